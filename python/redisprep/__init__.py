@@ -1,0 +1,87 @@
+"""redisprep: a byte-compatible drop-in for wepppy's ``RedisPrep`` whose
+``timestamp()`` also invalidates dependent controller caches, with a Rust core.
+
+    from redisprep import RedisPrep, TaskEnum
+    prep = RedisPrep.getInstance(wd)
+    prep.timestamp(TaskEnum.build_climate)   # records + invalidates, one round trip
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _redisprep
+from ._redisprep import (
+    Rules,
+    __version__,
+    active_rules,
+    connection_info,
+    dumps_pairs,
+    set_rules_path,
+)
+from .config import configure, resolve_wd, set_run_resolver
+from .errors import (
+    ConfigError,
+    DumpError,
+    DumpFormatError,
+    InvalidKeyError,
+    RedisCommandError,
+    RedisConnectionError,
+    RedisPrepError,
+    RedisTimeoutError,
+    ResolverError,
+    RulesError,
+)
+from .prep import RedisPrep
+from .task import TaskEnum
+
+__all__ = [
+    "ConfigError",
+    "DumpError",
+    "DumpFormatError",
+    "InvalidKeyError",
+    "RedisCommandError",
+    "RedisConnectionError",
+    "RedisPrep",
+    "RedisPrepError",
+    "RedisTimeoutError",
+    "ResolverError",
+    "Rules",
+    "RulesError",
+    "TaskEnum",
+    "__version__",
+    "active_rules",
+    "configure",
+    "connection_info",
+    "dumps_pairs",
+    "reset_connections",
+    "resolve_wd",
+    "rules_path",
+    "set_rules_path",
+    "set_run_resolver",
+    "stats",
+]
+
+
+def stats() -> dict[str, int]:
+    """Process-wide counters: timestamps, invalidations, keys_deleted, failures, round_trips, ..."""
+    return dict(_redisprep.stats())
+
+
+def reset_connections() -> None:
+    """Close idle connections; the next call re-reads the environment."""
+    from . import _client
+
+    _redisprep.reset_connections()
+    _client.reset()
+
+
+def rules_path() -> str:
+    """Path of the packaged default rules file (also compiled into the native module)."""
+    import os
+
+    return os.path.join(os.path.dirname(__file__), "rules", "cache_invalidation_rules.json")
+
+
+def __getattr__(name: str) -> Any:
+    raise AttributeError(f"module 'redisprep' has no attribute {name!r}")

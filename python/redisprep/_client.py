@@ -1,0 +1,81 @@
+"""``prep.redis``: a real redis-py client on the prep DB, created lazily and
+shared per process (re-created after ``fork()``), configured like the core."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Optional
+
+from . import _redisprep
+from .errors import ConfigError
+
+_lock = threading.Lock()
+_client: Optional[tuple[int, Any]] = None
+
+
+def _build() -> Any:
+    try:
+        import redis
+    except ImportError as e:  # pragma: no cover - redis is a hard dependency
+        raise ConfigError("prep.redis needs the 'redis' package: pip install redis") from e
+    info = _redisprep.connection_info()
+    if info.get("layout") == "cluster":
+        from redis.cluster import ClusterNode, RedisCluster
+
+        nodes = []
+        for url in info["nodes"]:
+            host, _, port = url.split("://", 1)[-1].rpartition(":")
+            nodes.append(ClusterNode(host, int(port)))  # type: ignore[no-untyped-call]
+        return RedisCluster(
+            startup_nodes=nodes,
+            decode_responses=True,
+            password=os.environ.get("REDIS_PASSWORD") or None,
+        )
+    kwargs: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_connect_timeout": info["connect_timeout"],
+        "socket_timeout": info["timeout"],
+    }
+    url = os.environ.get("REDISPREP_URL_OVERRIDE")  # set by redisprep.configure(url=...)
+    if url is None:
+        url = os.environ.get("REDIS_URL") or os.environ.get("RQ_REDIS_URL")
+    if url:
+        try:
+            client = redis.Redis.from_url(url, db=int(info["prep_db"]), **kwargs)
+            host = client.connection_pool.connection_kwargs.get("host", "x")
+            path = client.connection_pool.connection_kwargs.get("path")
+            if host or path:
+                if not client.connection_pool.connection_kwargs.get("password"):
+                    pw = os.environ.get("REDIS_PASSWORD")
+                    if pw:
+                        client = redis.Redis.from_url(
+                            url, db=int(info["prep_db"]), password=pw, **kwargs
+                        )
+                return client
+        except ValueError:
+            pass
+    return redis.Redis(
+        host=os.environ.get("REDIS_HOST") or "localhost",
+        port=int(os.environ.get("REDIS_PORT") or 6379),
+        password=os.environ.get("REDIS_PASSWORD") or None,
+        db=int(info["prep_db"]),
+        **kwargs,
+    )
+
+
+def shared_client() -> Any:
+    """The process-wide redis-py client (fork-aware)."""
+    global _client
+    pid = os.getpid()
+    with _lock:
+        if _client is None or _client[0] != pid:
+            _client = (pid, _build())
+        return _client[1]
+
+
+def reset() -> None:
+    """Forget the shared client (the next use builds a new one)."""
+    global _client
+    with _lock:
+        _client = None

@@ -1,0 +1,112 @@
+"""``python -m redisprep migrate-layout``: copy prep hashes between the
+standalone (wepppy) layout and the cluster layout. Caches are dropped, not
+copied (controllers re-cache from their ``.nodb`` files on the next read)."""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import sys
+from collections.abc import Iterator
+from typing import Any, Optional
+
+__all__ = ["cluster_prep_key", "main", "run_id_of_cluster_key"]
+
+
+def cluster_prep_key(run_id: str) -> str:
+    """The prep hash key of ``run_id`` on the cluster layout (see docs/CLUSTER.md)."""
+    tag = run_id.replace("{", "(").replace("}", ")") or "_"
+    return f"prep:{{{tag}}}" if tag == run_id else f"prep:{{{tag}}}:{run_id}"
+
+
+def run_id_of_cluster_key(key: str) -> Optional[str]:
+    """Inverse of :func:`cluster_prep_key` (``None`` for other keys)."""
+    if not key.startswith("prep:{"):
+        return None
+    close = key.find("}", 6)
+    if close < 0:
+        return None
+    tag, rest = key[6:close], key[close + 1 :]
+    if rest.startswith(":"):
+        return rest[1:]
+    return tag if rest == "" else None
+
+
+class _Side:
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.cluster = url.startswith("redis+cluster://")
+        if self.cluster:
+            from redis.cluster import ClusterNode, RedisCluster
+
+            hosts = url.split("://", 1)[1].split("/", 1)[0].split("@")[-1]
+            nodes = []
+            for h in hosts.split(","):
+                host, _, port = h.strip().rpartition(":")
+                nodes.append(ClusterNode(host, int(port)))  # type: ignore[no-untyped-call]
+            self.client: Any = RedisCluster(startup_nodes=nodes, decode_responses=True)
+        else:
+            self.client = redis.Redis.from_url(url, db=0, decode_responses=True)
+
+    def key_of(self, run_id: str) -> str:
+        return cluster_prep_key(run_id) if self.cluster else run_id
+
+    def runs(self, pattern: str) -> Iterator[tuple[str, str]]:
+        """``(run_id, key)`` of every prep hash whose run id matches ``pattern``."""
+        if self.cluster:
+            for key in self.client.scan_iter(match="prep:{*", count=1000, target_nodes="primaries"):
+                run_id = run_id_of_cluster_key(key)
+                if run_id is not None and fnmatch.fnmatchcase(run_id, pattern):
+                    yield run_id, key
+            return
+        for key in self.client.scan_iter(count=1000, _type="HASH"):
+            if fnmatch.fnmatchcase(key, pattern) and self.client.hexists(key, "attrs:loaded"):
+                yield key, key
+
+
+def _progress(done: int, total: int) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+    sys.stderr.flush()
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="redisprep migrate-layout",
+        description="Copy prep hashes between layouts; caches are dropped.",
+    )
+    ap.add_argument(
+        "--from", dest="src", required=True, help="source URL (redis:// or redis+cluster://)"
+    )
+    ap.add_argument("--to", dest="dst", required=True, help="destination URL")
+    ap.add_argument("--runs", default="*", help="glob over run ids (default: all)")
+    ap.add_argument("--dry-run", action="store_true", help="list what would be copied")
+    args = ap.parse_args(argv)
+    try:
+        src, dst = _Side(args.src), _Side(args.dst)
+        runs = sorted(src.runs(args.runs))
+    except Exception as e:  # connection or URL problems: say so plainly
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        for run_id, key in runs:
+            print(f"would copy {key!r} -> {dst.key_of(run_id)!r}")
+        print(f"{len(runs)} run(s) would be copied (dry run)")
+        return 0
+    copied = 0
+    for i, (run_id, key) in enumerate(runs, 1):
+        fields = {k: v for k, v in src.client.hgetall(key).items() if not k.startswith("locked:")}
+        if fields:
+            dst.client.hset(dst.key_of(run_id), mapping=fields)
+            copied += 1
+        _progress(i, len(runs))
+    if runs:
+        sys.stderr.write("\n")
+    print(f"copied {copied} run(s); caches were not copied")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,245 @@
+//! `redisprep.dump`: reading it back, and writing it atomically under a
+//! per-run lock so concurrent writers can never leave an older state in the file.
+
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::errors::{CoreError, CoreResult};
+use crate::pyjson;
+
+/// File name of the dump inside a run folder.
+pub const DUMP_NAME: &str = "redisprep.dump";
+/// Dumps larger than this are refused on load, before reading them: a wepppy
+/// dump is a few KB (tens of fields), so anything this large is corrupt or
+/// hostile, and loading it would block Redis with one giant HSET.
+pub const MAX_DUMP_BYTES: u64 = 16 * 1024 * 1024;
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// An open run folder, holding an exclusive `flock` on it while alive.
+///
+/// The lock serialises "Redis transaction + dump write" per run across threads
+/// and processes, so the file always ends at the state of the last transaction.
+pub struct RunDir {
+    dir: File,
+    path: PathBuf,
+}
+
+impl RunDir {
+    /// Open and lock `wd`. `Ok(None)` when the folder does not exist (legacy
+    /// then skips the dump); other failures to open still let the caller try
+    /// to write (and report that error) like legacy's `open()` would.
+    pub fn open_locked(wd: &str) -> CoreResult<Option<RunDir>> {
+        let path = PathBuf::from(if wd.is_empty() { "." } else { wd });
+        let dir = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(CoreError::dump_io("open run folder", path, e)),
+        };
+        match dir.metadata() {
+            Ok(m) if m.is_dir() => {}
+            // Exists but is not a folder: legacy's `open(<wd>/redisprep.dump, 'w')`
+            // fails too (NotADirectoryError); never skip the dump silently here.
+            Ok(_) => {
+                return Err(CoreError::dump_io(
+                    "open run folder",
+                    path,
+                    std::io::Error::from_raw_os_error(libc::ENOTDIR),
+                ))
+            }
+            Err(e) => return Err(CoreError::dump_io("stat run folder", path, e)),
+        }
+        // SAFETY: `dir` owns a valid open descriptor for the duration of the call.
+        let rc = unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX) };
+        if rc != 0 {
+            let err = std::io::Error::last_os_error();
+            // File systems without flock support (some network mounts): carry on unlocked.
+            if !matches!(
+                err.raw_os_error(),
+                Some(libc::ENOLCK) | Some(libc::EOPNOTSUPP)
+            ) {
+                return Err(CoreError::dump_io("lock run folder", path, err));
+            }
+        }
+        Ok(Some(RunDir { dir, path }))
+    }
+
+    /// The dump's path in this folder.
+    pub fn dump_path(&self) -> PathBuf {
+        self.path.join(DUMP_NAME)
+    }
+
+    /// Write `pairs` as the dump: temp file in the same folder, then rename.
+    pub fn write_dump<'a, I>(&self, pairs: I, fsync: bool) -> CoreResult<()>
+    where
+        I: IntoIterator<Item = (&'a str, &'a str)>,
+    {
+        let text = pyjson::dumps_pairs(pairs);
+        write_atomic(&self.path, DUMP_NAME, text.as_bytes(), fsync)?;
+        if fsync {
+            self.dir
+                .sync_all()
+                .map_err(|e| CoreError::dump_io("sync run folder", &self.path, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Atomically replace `dir/name` with `bytes` (temp file + rename).
+pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8], fsync: bool) -> CoreResult<()> {
+    let target = dir.join(name);
+    let mut attempt = 0;
+    let (tmp_path, mut file) = loop {
+        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
+        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(f) => break (tmp, f),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists && attempt < 8 => attempt += 1,
+            Err(e) => return Err(CoreError::dump_io("write (create temp file)", target, e)),
+        }
+    };
+    let result = file
+        .write_all(bytes)
+        .and_then(|()| if fsync { file.sync_all() } else { Ok(()) })
+        .map_err(|e| CoreError::dump_io("write (temp file)", &target, e))
+        .and_then(|()| {
+            drop(file);
+            std::fs::rename(&tmp_path, &target)
+                .map_err(|e| CoreError::dump_io("write (rename temp file)", &target, e))
+        });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp_path);
+    }
+    result
+}
+
+/// Read a dump into ordered `(field, value)` pairs. `Ok(None)` if there is no file.
+///
+/// Accepts what legacy's `json.load` + `hset` accepts in practice: a JSON
+/// object whose values are strings or integers (stored as decimal text).
+pub fn read_dump(path: &Path) -> CoreResult<Option<Vec<(String, String)>>> {
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(CoreError::dump_io("open", path, e)),
+    };
+    let len = file
+        .metadata()
+        .map_err(|e| CoreError::dump_io("stat", path, e))?
+        .len();
+    if len > MAX_DUMP_BYTES {
+        return Err(CoreError::DumpFormat {
+            path: path.into(),
+            detail: format!("{len} bytes is larger than the {MAX_DUMP_BYTES} byte limit"),
+        });
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.read_to_end(&mut bytes)
+        .map_err(|e| CoreError::dump_io("read", path, e))?;
+    parse_dump(&bytes)
+        .map(Some)
+        .map_err(|detail| CoreError::DumpFormat {
+            path: path.into(),
+            detail,
+        })
+}
+
+/// Parse dump bytes (see [`read_dump`]).
+pub fn parse_dump(bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("not valid JSON ({e})"))?;
+    let serde_json::Value::Object(map) = value else {
+        return Err("expected a JSON object of field -> value".to_string());
+    };
+    let mut pairs = Vec::with_capacity(map.len());
+    for (k, v) in map {
+        let text = match v {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+            other => {
+                return Err(format!(
+                    "field {k:?} has a {} value; only strings and integers are allowed",
+                    json_type_name(&other)
+                ))
+            }
+        };
+        pairs.push((k, text));
+    }
+    Ok(pairs)
+}
+
+fn json_type_name(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "non-integer number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmpdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("redisprep-dump-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn write_then_read_round_trip() {
+        let d = tmpdir("rt");
+        let run = RunDir::open_locked(d.to_str().unwrap()).unwrap().unwrap();
+        run.write_dump([("attrs:loaded", "true"), ("timestamps:x", "5")], false)
+            .unwrap();
+        let text = std::fs::read_to_string(d.join(DUMP_NAME)).unwrap();
+        assert_eq!(text, r#"{"attrs:loaded": "true", "timestamps:x": "5"}"#);
+        let back = read_dump(&d.join(DUMP_NAME)).unwrap().unwrap();
+        assert_eq!(back[1], ("timestamps:x".to_string(), "5".to_string()));
+        // no temp files left behind
+        let names: Vec<_> = std::fs::read_dir(&d).unwrap().collect();
+        assert_eq!(names.len(), 1);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn missing_folder_is_none() {
+        assert!(RunDir::open_locked("/nonexistent/redisprep/x")
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn parse_rejects_bad_shapes() {
+        assert!(parse_dump(b"[1]").unwrap_err().contains("JSON object"));
+        assert!(parse_dump(b"{\"a\": null}").unwrap_err().contains("null"));
+        assert!(parse_dump(b"{\"a\": 1.5}")
+            .unwrap_err()
+            .contains("non-integer"));
+        assert!(parse_dump(b"{\"a\"")
+            .unwrap_err()
+            .contains("not valid JSON"));
+        assert_eq!(
+            parse_dump(b"{\"a\": 7, \"b\": \"x\"}").unwrap(),
+            vec![("a".into(), "7".into()), ("b".into(), "x".into())]
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_keep_first_position_last_value_like_python() {
+        let pairs = parse_dump(br#"{"a": "1", "b": "2", "a": "3"}"#).unwrap();
+        assert_eq!(
+            pairs,
+            vec![("a".into(), "3".into()), ("b".into(), "2".into())]
+        );
+    }
+}

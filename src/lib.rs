@@ -1,0 +1,18 @@
+//! redisprep: a byte-compatible drop-in for wepppy's `RedisPrep`, with a
+//! cache-invalidation rules engine. The core (everything but `py`) has no
+//! PyO3 in it and is tested with plain `cargo test`.
+
+pub mod cluster;
+pub mod conn;
+pub mod dump;
+pub mod errors;
+pub mod paths;
+pub mod preflight;
+pub mod prep;
+pub mod pyjson;
+pub mod rules;
+pub mod stats;
+mod value;
+
+#[cfg(feature = "python")]
+mod py;

@@ -1,0 +1,340 @@
+//! wepppy's dependency checklist (SPEC section 9), evaluated from one hash
+//! snapshot against the checks declared in the rules file.
+
+use std::collections::HashMap;
+
+use crate::rules::{Check, Group, Operand, Rules};
+
+/// The checklist for one run.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Preflight {
+    pub checklist: Vec<(String, bool)>,
+    /// For checks that are false (only when asked): why, for a person.
+    pub reasons: Vec<(String, Vec<String>)>,
+    pub lock_statuses: Vec<(String, bool)>,
+    pub last_modified: Option<i64>,
+}
+
+/// SPEC integer: optional sign, ASCII digits, signed 64-bit.
+pub fn parse_int(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+#[derive(Debug, Clone)]
+enum Val<'a> {
+    Raw(Option<&'a str>),
+    Int(Option<i64>),
+}
+
+impl Val<'_> {
+    fn int(&self) -> Option<i64> {
+        match self {
+            Val::Raw(r) => r.and_then(parse_int),
+            Val::Int(i) => *i,
+        }
+    }
+    fn present(&self) -> bool {
+        match self {
+            Val::Raw(r) => r.is_some_and(|s| !s.is_empty()),
+            Val::Int(i) => i.is_some(),
+        }
+    }
+    fn show(&self) -> String {
+        match self {
+            Val::Raw(None) | Val::Int(None) => "missing".to_string(),
+            Val::Raw(Some(s)) if parse_int(s).is_none() => format!("{s:?}, not an integer"),
+            Val::Raw(Some(s)) => s.to_string(),
+            Val::Int(Some(i)) => i.to_string(),
+        }
+    }
+}
+
+struct Eval<'a> {
+    rules: &'a Rules,
+    hash: HashMap<&'a str, &'a str>,
+    ts: HashMap<&'a str, &'a str>,
+}
+
+impl<'a> Eval<'a> {
+    fn operand(&self, op: &Operand, depth: usize) -> Val<'a> {
+        match op {
+            Operand::Task(t) => Val::Raw(self.ts.get(t.as_str()).copied()),
+            Operand::Group(g) => {
+                let Some(&i) = self.rules.group_index.get(g) else {
+                    return Val::Raw(None);
+                };
+                if depth > 64 {
+                    return Val::Raw(None);
+                }
+                match &self.rules.groups[i].1 {
+                    Group::Max(ops) => Val::Int(
+                        ops.iter()
+                            .filter_map(|o| self.operand(o, depth + 1).int())
+                            .max(),
+                    ),
+                    Group::FirstPresent(ops) => ops
+                        .iter()
+                        .map(|o| self.operand(o, depth + 1))
+                        .find(Val::present)
+                        .unwrap_or(Val::Raw(None)),
+                }
+            }
+        }
+    }
+
+    fn check(&self, c: &Check, why: &mut Option<Vec<String>>) -> bool {
+        match c {
+            Check::Exists(f) => {
+                let ok = self.hash.contains_key(f.as_str());
+                if !ok {
+                    note(why, || format!("{f} is missing"));
+                }
+                ok
+            }
+            Check::NonEmpty(f) => {
+                let ok = self.hash.get(f.as_str()).is_some_and(|v| !v.is_empty());
+                if !ok {
+                    note(why, || format!("{f} is missing or empty"));
+                }
+                ok
+            }
+            Check::Equals { field, value } => {
+                let got = self.hash.get(field.as_str()).copied();
+                let ok = got == Some(value.as_str());
+                if !ok {
+                    note(why, || match got {
+                        None => format!("{field} is missing (expected {value:?})"),
+                        Some(g) => format!("{field} is {g:?}, not {value:?}"),
+                    });
+                }
+                ok
+            }
+            Check::Newer {
+                subject,
+                others,
+                all,
+            } => {
+                let s = self.operand(subject, 0);
+                let si = s.int();
+                let mut results = Vec::with_capacity(others.len());
+                for o in others {
+                    let v = self.operand(o, 0);
+                    let ok = matches!((si, v.int()), (Some(a), Some(b)) if a > b);
+                    results.push((o, v, ok));
+                }
+                let ok = if *all {
+                    results.iter().all(|r| r.2)
+                } else {
+                    results.iter().any(|r| r.2)
+                };
+                if !ok {
+                    let failing: Vec<_> = results.iter().filter(|r| !r.2).collect();
+                    if *all {
+                        for (o, v, _) in failing {
+                            note(why, || {
+                                format!(
+                                    "{} ({}) is not newer than {} ({})",
+                                    subject.label(),
+                                    s.show(),
+                                    o.label(),
+                                    v.show()
+                                )
+                            });
+                        }
+                    } else {
+                        note(why, || {
+                            let list: Vec<String> = failing
+                                .iter()
+                                .map(|(o, v, _)| format!("{} ({})", o.label(), v.show()))
+                                .collect();
+                            format!(
+                                "{} ({}) is not newer than any of {}",
+                                subject.label(),
+                                s.show(),
+                                list.join(", ")
+                            )
+                        });
+                    }
+                }
+                ok
+            }
+            Check::All(cs) => {
+                let mut ok = true;
+                for c in cs {
+                    ok &= self.check(c, why);
+                    if !ok && why.is_none() {
+                        break;
+                    }
+                }
+                ok
+            }
+            Check::Any(cs) => {
+                let mut sub: Option<Vec<String>> = why.as_ref().map(|_| Vec::new());
+                let ok = cs.iter().any(|c| self.check(c, &mut sub));
+                if !ok {
+                    if let (Some(w), Some(s)) = (why.as_mut(), sub) {
+                        w.push(format!("none of: {}", s.join("; ")));
+                    }
+                }
+                ok
+            }
+            Check::Not(inner) => {
+                let ok = !self.check(inner, &mut None);
+                if !ok {
+                    note(why, || "negated condition holds".to_string());
+                }
+                ok
+            }
+        }
+    }
+}
+
+fn note(why: &mut Option<Vec<String>>, f: impl FnOnce() -> String) {
+    if let Some(w) = why {
+        w.push(f());
+    }
+}
+
+/// Evaluate every check of `rules` on one hash snapshot.
+pub fn evaluate(rules: &Rules, hash: &[(String, String)], explain: bool) -> Preflight {
+    let map: HashMap<&str, &str> = hash.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let ts: HashMap<&str, &str> = hash
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("timestamps:").map(|t| (t, v.as_str())))
+        .collect();
+    let ev = Eval {
+        rules,
+        hash: map,
+        ts,
+    };
+    let mut out = Preflight::default();
+    for (name, check) in &rules.checks {
+        let mut why = explain.then(Vec::new);
+        let ok = ev.check(check, &mut why);
+        out.checklist.push((name.clone(), ok));
+        if let (false, Some(w)) = (ok, why) {
+            out.reasons.push((name.clone(), w));
+        }
+    }
+    out.lock_statuses = hash
+        .iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix("locked:")
+                .map(|n| (n.to_string(), v == "true"))
+        })
+        .collect();
+    out.last_modified = ev
+        .hash
+        .get("last_modified")
+        .and_then(|v| parse_int(v))
+        .or_else(|| ev.ts.values().filter_map(|v| parse_int(v)).max());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{load, BUILTIN_SOURCE, BUILTIN_TEXT};
+
+    fn run(pairs: &[(&str, &str)]) -> HashMap<String, bool> {
+        let rules = load::from_str(BUILTIN_TEXT, BUILTIN_SOURCE).unwrap();
+        let hash: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        evaluate(&rules, &hash, true)
+            .checklist
+            .into_iter()
+            .collect()
+    }
+
+    #[test]
+    fn parse_int_per_spec() {
+        assert_eq!(parse_int("017"), Some(17));
+        assert_eq!(parse_int("+5"), Some(5));
+        assert_eq!(parse_int("-5"), Some(-5));
+        for bad in [
+            " 7",
+            "x12",
+            "1_000",
+            "",
+            "+",
+            "-",
+            "99999999999999999999",
+            "1.0",
+            "７",
+        ] {
+            assert_eq!(parse_int(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn wepp_falls_back_to_run_wepp() {
+        let base = [
+            ("timestamps:build_landuse", "10"),
+            ("timestamps:build_soils", "10"),
+            ("timestamps:build_climate", "10"),
+        ];
+        let mut h = base.to_vec();
+        h.push(("timestamps:run_wepp", "11"));
+        assert!(run(&h)["wepp"]);
+        h.push(("timestamps:run_wepp_watershed", ""));
+        assert!(run(&h)["wepp"], "empty run_wepp_watershed falls back");
+        h.pop();
+        h.push(("timestamps:run_wepp_watershed", "abc"));
+        assert!(!run(&h)["wepp"], "non-integer W compares false");
+    }
+
+    #[test]
+    fn outlet_max_over_parseable() {
+        let h = [
+            ("timestamps:build_channels", "5"),
+            ("timestamps:set_outlet", "x"),
+            ("timestamps:find_outlet", "6"),
+        ];
+        assert!(run(&h)["outlet"]);
+        assert!(
+            !run(&[
+                ("timestamps:build_channels", "5"),
+                ("timestamps:set_outlet", "x")
+            ])["outlet"]
+        );
+    }
+
+    #[test]
+    fn locks_and_last_modified() {
+        let rules = load::from_str(BUILTIN_TEXT, BUILTIN_SOURCE).unwrap();
+        let hash = vec![
+            ("locked:wepp.nodb".to_string(), "true".to_string()),
+            ("locked:x".to_string(), "True".to_string()),
+            ("timestamps:a".to_string(), "7".to_string()),
+            ("timestamps:b".to_string(), "x9".to_string()),
+        ];
+        let p = evaluate(&rules, &hash, false);
+        assert_eq!(
+            p.lock_statuses,
+            [("wepp.nodb".to_string(), true), ("x".to_string(), false)]
+        );
+        assert_eq!(p.last_modified, Some(7));
+    }
+
+    #[test]
+    fn reasons_name_inputs() {
+        let rules = load::from_str(BUILTIN_TEXT, BUILTIN_SOURCE).unwrap();
+        let hash = vec![
+            ("timestamps:run_wepp_watershed".to_string(), "5".to_string()),
+            ("timestamps:build_climate".to_string(), "9".to_string()),
+        ];
+        let p = evaluate(&rules, &hash, true);
+        let wepp = &p.reasons.iter().find(|r| r.0 == "wepp").unwrap().1;
+        assert!(
+            wepp.iter()
+                .any(|r| r == "@W (5) is not newer than build_climate (9)"),
+            "{wepp:?}"
+        );
+    }
+}

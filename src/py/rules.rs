@@ -1,0 +1,279 @@
+//! `Rules`: a loaded, validated rules file, and conversions to Python data.
+
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use super::keys::key_text;
+use crate::paths;
+use crate::preflight::Preflight;
+use crate::rules::{self, KeyPlan, Rules, RunVars};
+
+/// A validated cache-invalidation rules file (see docs/RULES.md).
+#[pyclass(module = "redisprep._redisprep", name = "Rules", frozen)]
+pub struct PyRules {
+    pub inner: Arc<Rules>,
+}
+
+pub fn plans_to_py<'py>(
+    py: Python<'py>,
+    plans: &[KeyPlan],
+    db: i64,
+) -> PyResult<Bound<'py, PyList>> {
+    let out = PyList::empty(py);
+    for p in plans {
+        let d = PyDict::new(py);
+        d.set_item("controller", &p.controller)?;
+        d.set_item("via", p.via.clone())?;
+        d.set_item("direct", p.via.len() <= 1)?;
+        d.set_item("keys", p.keys.clone())?;
+        d.set_item("patterns", p.patterns.clone())?;
+        d.set_item("db", db)?;
+        out.append(d)?;
+    }
+    Ok(out)
+}
+
+pub fn preflight_to_py<'py>(py: Python<'py>, p: &Preflight) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    let checklist = PyDict::new(py);
+    for (k, v) in &p.checklist {
+        checklist.set_item(k, *v)?;
+    }
+    let locks = PyDict::new(py);
+    for (k, v) in &p.lock_statuses {
+        locks.set_item(k, *v)?;
+    }
+    d.set_item("checklist", checklist)?;
+    d.set_item("lock_statuses", locks)?;
+    d.set_item("last_modified", p.last_modified)?;
+    Ok(d)
+}
+
+#[pymethods]
+impl PyRules {
+    /// Load and validate: `path`, else `$REDISPREP_RULES`, else the packaged default.
+    /// Raises `RulesError` listing every problem with its JSON path.
+    #[staticmethod]
+    #[pyo3(signature = (path=None))]
+    fn load(py: Python<'_>, path: Option<std::path::PathBuf>) -> PyResult<PyRules> {
+        let p = path.map(|p| p.to_string_lossy().into_owned());
+        let r = py.detach(move || rules::load(p.as_deref()))?;
+        Ok(PyRules { inner: Arc::new(r) })
+    }
+
+    /// Validate rules given as JSON text.
+    #[staticmethod]
+    #[pyo3(signature = (text, source="<string>"))]
+    fn from_json(text: &str, source: &str) -> PyResult<PyRules> {
+        Ok(PyRules {
+            inner: Arc::new(rules::load::from_str(text, source)?),
+        })
+    }
+
+    /// The format version.
+    #[getter]
+    fn version(&self) -> i64 {
+        self.inner.version
+    }
+
+    /// Where the rules came from (a path, or `builtin:...`).
+    #[getter]
+    fn source(&self) -> &str {
+        &self.inner.source
+    }
+
+    /// The Redis DB holding controller caches.
+    #[getter]
+    fn db(&self) -> i64 {
+        self.inner.db
+    }
+
+    /// Controller names, in file order.
+    #[getter]
+    fn controllers(&self) -> Vec<String> {
+        self.inner
+            .controllers
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
+    /// Task names, in file order.
+    #[getter]
+    fn tasks(&self) -> Vec<String> {
+        self.inner.tasks.iter().map(|t| t.name.clone()).collect()
+    }
+
+    /// Check names, in file order.
+    #[getter]
+    fn checks(&self) -> Vec<String> {
+        self.inner.checks.iter().map(|c| c.0.clone()).collect()
+    }
+
+    /// The controllers `task` makes stale (its own and via cascades).
+    fn controllers_for(&self, task: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+        Ok(self.inner.controllers_for(&key_text(task)?).to_vec())
+    }
+
+    /// The tasks `task` cascades to directly.
+    fn cascades_of(&self, task: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+        Ok(self
+            .inner
+            .task(&key_text(task)?)
+            .map(|t| t.cascades.clone())
+            .unwrap_or_default())
+    }
+
+    /// The exact cache keys `task` invalidates for the run folder `wd`.
+    fn keys_for(&self, task: &Bound<'_, PyAny>, wd: &str) -> PyResult<Vec<String>> {
+        let abs = paths::abs_wd(wd);
+        let run_id = paths::run_id_of(wd);
+        Ok(self.inner.keys_for(
+            &key_text(task)?,
+            &RunVars {
+                wd: &abs,
+                run_id: &run_id,
+            },
+        ))
+    }
+
+    /// Why each controller is included: `[{"controller", "via", "direct", "keys", "patterns", "db"}]`.
+    /// Keys are rendered for `wd` when given, else shown as templates.
+    #[pyo3(signature = (task, wd=None))]
+    fn explain<'py>(
+        &self,
+        py: Python<'py>,
+        task: &Bound<'py, PyAny>,
+        wd: Option<&str>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let task = key_text(task)?;
+        let plans = match wd {
+            Some(wd) => {
+                let abs = paths::abs_wd(wd);
+                let run_id = paths::run_id_of(wd);
+                self.inner.plan(
+                    &task,
+                    &RunVars {
+                        wd: &abs,
+                        run_id: &run_id,
+                    },
+                )
+            }
+            None => self.inner.plan(
+                &task,
+                &RunVars {
+                    wd: "{wd}",
+                    run_id: "{run_id}",
+                },
+            ),
+        };
+        plans_to_py(py, &plans, self.inner.db)
+    }
+
+    /// Evaluate the checklist on a hash given as `(field, value)` pairs or a dict.
+    #[pyo3(signature = (hash, explain=false))]
+    fn evaluate_checks<'py>(
+        &self,
+        py: Python<'py>,
+        hash: &Bound<'py, PyAny>,
+        explain: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let pairs: Vec<(String, String)> = if let Ok(d) = hash.cast::<PyDict>() {
+            d.iter()
+                .map(|(k, v)| Ok((k.extract()?, v.extract()?)))
+                .collect::<PyResult<_>>()?
+        } else {
+            hash.extract()?
+        };
+        let p = crate::preflight::evaluate(&self.inner, &pairs, explain);
+        let d = preflight_to_py(py, &p)?;
+        if explain {
+            let e = PyDict::new(py);
+            for (name, reasons) in &p.reasons {
+                e.set_item(name, reasons.clone())?;
+            }
+            d.set_item("explain", e)?;
+        }
+        Ok(d)
+    }
+
+    /// The task -> controller graph as Mermaid (`fmt="mermaid"`) or DOT (`fmt="dot"`).
+    #[pyo3(signature = (fmt="mermaid"))]
+    fn graph(&self, fmt: &str) -> PyResult<String> {
+        let r = &self.inner;
+        let mut out = String::new();
+        let dot = match fmt {
+            "mermaid" => false,
+            "dot" => true,
+            other => {
+                return Err(crate::errors::CoreError::Config(format!(
+                    "unknown graph format {other:?} (mermaid or dot)"
+                ))
+                .into())
+            }
+        };
+        out.push_str(if dot {
+            "digraph rules {\n  rankdir=LR;\n"
+        } else {
+            "flowchart LR\n"
+        });
+        let id = |s: &str| s.replace(['-', '.'], "_");
+        for c in &r.controllers {
+            if dot {
+                out.push_str(&format!(
+                    "  \"c_{0}\" [label=\"{0}.nodb\", shape=box];\n",
+                    c.name
+                ));
+            } else {
+                out.push_str(&format!("  c_{}[[\"{}\"]]\n", id(&c.name), c.name));
+            }
+        }
+        for t in &r.tasks {
+            for c in &t.invalidates {
+                if dot {
+                    out.push_str(&format!("  \"t_{}\" -> \"c_{}\";\n", t.name, c));
+                } else {
+                    out.push_str(&format!(
+                        "  t_{}(\"{}\") --> c_{}\n",
+                        id(&t.name),
+                        t.name,
+                        id(c)
+                    ));
+                }
+            }
+            for n in &t.cascades {
+                if dot {
+                    out.push_str(&format!(
+                        "  \"t_{}\" -> \"t_{}\" [style=dashed];\n",
+                        t.name, n
+                    ));
+                } else {
+                    out.push_str(&format!(
+                        "  t_{}(\"{}\") -.-> t_{}(\"{}\")\n",
+                        id(&t.name),
+                        t.name,
+                        id(n),
+                        n
+                    ));
+                }
+            }
+        }
+        if dot {
+            out.push_str("}\n");
+        }
+        Ok(out)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Rules(source={:?}, version={}, controllers={}, tasks={}, checks={})",
+            self.inner.source,
+            self.inner.version,
+            self.inner.controllers.len(),
+            self.inner.tasks.len(),
+            self.inner.checks.len()
+        )
+    }
+}

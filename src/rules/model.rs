@@ -1,0 +1,190 @@
+//! The validated, load-time-compiled rules.
+
+use std::collections::HashMap;
+
+use super::template::{RunVars, Template};
+
+/// A controller and its cache key templates.
+#[derive(Debug, Clone)]
+pub struct Controller {
+    pub name: String,
+    pub keys: Vec<Template>,
+    pub patterns: Vec<Template>,
+    pub global: bool,
+    pub description: Option<String>,
+}
+
+/// Why a controller is in a task's closure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason {
+    /// Index into [`Rules::controllers`].
+    pub controller: usize,
+    /// The cascade path from the task to the task that names the controller
+    /// (just `[task]` when named directly).
+    pub via: Vec<String>,
+}
+
+/// A task with its closure computed at load time.
+#[derive(Debug, Clone)]
+pub struct TaskRule {
+    pub name: String,
+    pub invalidates: Vec<String>,
+    pub cascades: Vec<String>,
+    pub description: Option<String>,
+    /// Every controller made stale, in a stable order, each once.
+    pub closure: Vec<Reason>,
+    /// `closure` as controller names.
+    pub closure_names: Vec<String>,
+}
+
+/// An operand of a comparison: a task's timestamp field or a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operand {
+    /// `timestamps:<task>`.
+    Task(String),
+    /// `@name`.
+    Group(String),
+}
+
+impl Operand {
+    /// How the operand is written in the rules.
+    pub fn label(&self) -> String {
+        match self {
+            Operand::Task(t) => t.clone(),
+            Operand::Group(g) => format!("@{g}"),
+        }
+    }
+}
+
+/// A derived value over several operands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Group {
+    Max(Vec<Operand>),
+    FirstPresent(Vec<Operand>),
+}
+
+/// A preflight check expression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    Exists(String),
+    NonEmpty(String),
+    Equals {
+        field: String,
+        value: String,
+    },
+    Newer {
+        subject: Operand,
+        others: Vec<Operand>,
+        all: bool,
+    },
+    All(Vec<Check>),
+    Any(Vec<Check>),
+    Not(Box<Check>),
+}
+
+/// A loaded, validated rules file.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    pub version: i64,
+    pub db: i64,
+    /// Where the rules came from (a path, or `builtin:` for the packaged default).
+    pub source: String,
+    pub description: Option<String>,
+    pub controllers: Vec<Controller>,
+    pub controller_index: HashMap<String, usize>,
+    pub tasks: Vec<TaskRule>,
+    pub task_index: HashMap<String, usize>,
+    pub groups: Vec<(String, Group)>,
+    pub group_index: HashMap<String, usize>,
+    pub checks: Vec<(String, Check)>,
+}
+
+/// A rendered key with its origin, for `explain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPlan {
+    pub controller: String,
+    pub via: Vec<String>,
+    /// Exact keys to delete.
+    pub keys: Vec<String>,
+    /// SCAN MATCH patterns whose matches are deleted.
+    pub patterns: Vec<String>,
+}
+
+impl Rules {
+    /// The task's rule, if the file has one.
+    pub fn task(&self, task: &str) -> Option<&TaskRule> {
+        self.task_index.get(task).map(|&i| &self.tasks[i])
+    }
+
+    /// Controller names made stale by `task` (empty for unknown tasks).
+    pub fn controllers_for(&self, task: &str) -> &[String] {
+        self.task(task).map_or(&[], |t| t.closure_names.as_slice())
+    }
+
+    fn plan_for(&self, reason: &Reason, vars: &RunVars<'_>) -> KeyPlan {
+        let c = &self.controllers[reason.controller];
+        KeyPlan {
+            controller: c.name.clone(),
+            via: reason.via.clone(),
+            keys: c.keys.iter().map(|t| t.render(vars, &c.name)).collect(),
+            patterns: c
+                .patterns
+                .iter()
+                .map(|t| t.render_pattern(vars, &c.name))
+                .collect(),
+        }
+    }
+
+    /// What `task` invalidates for one run, controller by controller.
+    pub fn plan(&self, task: &str, vars: &RunVars<'_>) -> Vec<KeyPlan> {
+        match self.task(task) {
+            None => Vec::new(),
+            Some(t) => t.closure.iter().map(|r| self.plan_for(r, vars)).collect(),
+        }
+    }
+
+    /// The exact cache keys `task` invalidates for one run (deduplicated, ordered).
+    pub fn keys_for(&self, task: &str, vars: &RunVars<'_>) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        if let Some(t) = self.task(task) {
+            for r in &t.closure {
+                let c = &self.controllers[r.controller];
+                for k in &c.keys {
+                    let key = k.render(vars, &c.name);
+                    if !out.contains(&key) {
+                        out.push(key);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The controller's plan for one run (`None` if no such controller).
+    pub fn controller_plan(&self, controller: &str, vars: &RunVars<'_>) -> Option<KeyPlan> {
+        self.controller_index.get(controller).map(|&i| {
+            self.plan_for(
+                &Reason {
+                    controller: i,
+                    via: Vec::new(),
+                },
+                vars,
+            )
+        })
+    }
+
+    /// Every controller's plan for one run.
+    pub fn all_plans(&self, vars: &RunVars<'_>) -> Vec<KeyPlan> {
+        (0..self.controllers.len())
+            .map(|i| {
+                self.plan_for(
+                    &Reason {
+                        controller: i,
+                        via: Vec::new(),
+                    },
+                    vars,
+                )
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,49 @@
+//! Process-wide counters, exposed as `redisprep.stats()`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A monotonically increasing counter.
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    const fn new() -> Self {
+        Counter(AtomicU64::new(0))
+    }
+    /// Add one.
+    pub fn incr(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    /// Add `n`.
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+    /// Current value.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+pub static TIMESTAMPS: Counter = Counter::new();
+pub static INVALIDATIONS: Counter = Counter::new();
+pub static KEYS_DELETED: Counter = Counter::new();
+pub static FAILURES: Counter = Counter::new();
+pub static ROUND_TRIPS: Counter = Counter::new();
+pub static CONNECTS: Counter = Counter::new();
+pub static DUMPS_WRITTEN: Counter = Counter::new();
+pub static RECOVERIES: Counter = Counter::new();
+pub static RULES_RELOADS: Counter = Counter::new();
+
+/// Snapshot of every counter, by name.
+pub fn snapshot() -> Vec<(&'static str, u64)> {
+    vec![
+        ("timestamps", TIMESTAMPS.get()),
+        ("invalidations", INVALIDATIONS.get()),
+        ("keys_deleted", KEYS_DELETED.get()),
+        ("failures", FAILURES.get()),
+        ("round_trips", ROUND_TRIPS.get()),
+        ("connects", CONNECTS.get()),
+        ("dumps_written", DUMPS_WRITTEN.get()),
+        ("recoveries", RECOVERIES.get()),
+        ("rules_reloads", RULES_RELOADS.get()),
+    ]
+}
