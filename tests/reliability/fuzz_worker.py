@@ -63,11 +63,31 @@ json_value = st.recursive(
     ),
     max_leaves=12,
 )
-name = st.one_of(st.sampled_from(["a", "b", "c", "build_climate", "x.y", "t-1"]), st.text(max_size=5))
+name = st.one_of(
+    st.sampled_from(["a", "b", "c", "build_climate", "x.y", "t-1"]), st.text(max_size=5)
+)
 template = st.lists(
     st.sampled_from(
-        ["{wd}", "{run_id}", "{controller}", "{", "}", "{{", "}}", "/", ".nodb", "*", "?",
-         "[", "]", "\\", "x", "{bogus}", "é", ":"]  # fmt: skip
+        [
+            "{wd}",
+            "{run_id}",
+            "{controller}",
+            "{",
+            "}",
+            "{{",
+            "}}",
+            "/",
+            ".nodb",
+            "*",
+            "?",
+            "[",
+            "]",
+            "\\",
+            "x",
+            "{bogus}",
+            "é",
+            ":",
+        ]
     ),
     max_size=6,
 ).map("".join)
@@ -134,7 +154,7 @@ def exercise_rules(text: str) -> None:
         count("rules_rejected")
         return
     count("rules_accepted")
-    for t in rules.tasks + ["unknown-task"]:
+    for t in [*rules.tasks, "unknown-task"]:
         rules.controllers_for(t)
         rules.cascades_of(t)
         rules.keys_for(t, "/runs/ab/a*b[c]")
@@ -286,8 +306,6 @@ def run(budget: float, url: str, out_dir: str) -> int:
     stats["examples"] = rounds * SETTINGS.max_examples
     print(json.dumps(stats))
     return 0
-
-
 
 
 if __name__ == "__main__":
