@@ -300,12 +300,20 @@ impl ConnectionLike for Conn {
         let mut queue_error: Option<redis::ServerError> = None;
         let mut total = offset + count;
         let mut idx = 0;
+        // The socket timeout currently set. Re-arming it costs a syscall per
+        // reply, and replies usually come back-to-back from one buffered read:
+        // re-arm only once the time already spent exceeds 1/32 of it, which
+        // bounds the whole request by `timeout * 33/32`.
+        let mut armed = self.timeout;
         while idx < total {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(deadline_passed());
             }
-            self.inner.set_read_timeout(Some(left))?;
+            if armed - left.min(armed) > armed / 32 {
+                self.inner.set_read_timeout(Some(left))?;
+                armed = left;
+            }
             // Fail fast: the first failed read ends the request (the connection is dropped).
             match self.inner.recv_response()? {
                 // RESP3 out-of-band data is not a reply: read one more.
@@ -318,7 +326,9 @@ impl ConnectionLike for Conn {
             }
             idx += 1;
         }
-        self.inner.set_read_timeout(Some(self.timeout))?;
+        if armed != self.timeout {
+            self.inner.set_read_timeout(Some(self.timeout))?;
+        }
         match queue_error {
             Some(e) => Err(e.into()),
             None => Ok(replies),

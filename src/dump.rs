@@ -3,6 +3,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,26 +35,26 @@ impl RunDir {
     /// to write (and report that error) like legacy's `open()` would.
     pub fn open_locked(wd: &str) -> CoreResult<Option<RunDir>> {
         let path = PathBuf::from(if wd.is_empty() { "." } else { wd });
-        let dir = match File::open(&path) {
+        // O_DIRECTORY: the kernel checks "is a folder" as part of the open
+        // (no extra fstat on the hot path).
+        let dir = match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY)
+            .open(&path)
+        {
             Ok(f) => f,
-            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
-                return Ok(None)
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == ErrorKind::NotADirectory => {
+                // Exists but is not a folder: legacy's `open(<wd>/redisprep.dump, 'w')`
+                // fails too (NotADirectoryError); never skip the dump silently here.
+                // A missing folder under a file component is skipped like legacy.
+                return match std::fs::symlink_metadata(&path) {
+                    Ok(_) => Err(CoreError::dump_io("open run folder", path, e)),
+                    Err(_) => Ok(None),
+                };
             }
             Err(e) => return Err(CoreError::dump_io("open run folder", path, e)),
         };
-        match dir.metadata() {
-            Ok(m) if m.is_dir() => {}
-            // Exists but is not a folder: legacy's `open(<wd>/redisprep.dump, 'w')`
-            // fails too (NotADirectoryError); never skip the dump silently here.
-            Ok(_) => {
-                return Err(CoreError::dump_io(
-                    "open run folder",
-                    path,
-                    std::io::Error::from_raw_os_error(libc::ENOTDIR),
-                ))
-            }
-            Err(e) => return Err(CoreError::dump_io("stat run folder", path, e)),
-        }
         // SAFETY: `dir` owns a valid open descriptor for the duration of the call.
         let rc = unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX) };
         if rc != 0 {
