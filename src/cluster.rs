@@ -257,7 +257,9 @@ pub fn cache_key(run_id: &str, rendered: &str) -> String {
 /// The write script: KEYS[1] = prep hash, KEYS[2..] = cache keys.
 /// ARGV: nsets, field, value, ..., ndels, field, ..., channel, payload.
 /// Returns {had_loaded, {DEL results...}, HGETALL}.
-pub const MUTATE_LUA: &str = r#"
+pub const MUTATE_LUA: &str = concat!(
+    crate::checklist_lua!(),
+    r#"
 local h = KEYS[1]
 local had = redis.call('HEXISTS', h, 'attrs:loaded')
 local i = 1
@@ -275,10 +277,13 @@ if ndels > 0 then
 end
 local dels = {}
 for k = 2, #KEYS do dels[k - 1] = redis.call('DEL', KEYS[k]) end
-local channel = ARGV[i]; local payload = ARGV[i + 1]
-if channel ~= nil and channel ~= '' then redis.call('PUBLISH', channel, payload) end
+local channel = ARGV[i]; local payload = ARGV[i + 1]; local checks = ARGV[i + 2]
+if channel ~= nil and channel ~= '' then
+  redis.call('PUBLISH', channel, checklist_event(h, payload, checks))
+end
 return {had, dels, redis.call('HGETALL', h)}
-"#;
+"#
+);
 
 /// Put back missing fields: KEYS[1] = hash; ARGV = field, value, ...; returns HGETALL.
 pub const HSETNX_LUA: &str = r#"

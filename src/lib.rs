@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod conn;
 pub mod dump;
 pub mod errors;
+pub mod event;
 pub mod paths;
 pub mod preflight;
 pub mod prep;

@@ -12,6 +12,7 @@ use crate::cluster;
 use crate::conn;
 use crate::dump::{self, RunDir};
 use crate::errors::{CoreError, CoreResult};
+use crate::event;
 use crate::paths;
 use crate::preflight::{self, Preflight};
 use crate::rules::{self, KeyPlan, Rules, RunVars};
@@ -35,8 +36,18 @@ pub struct Mutation {
     /// Cache keys to delete in the rules' cache DB.
     pub cache_keys: Vec<String>,
     pub cache_db: i64,
-    /// `(channel, payload)` to PUBLISH inside the transaction.
-    pub event: Option<(String, String)>,
+    /// The event to PUBLISH inside the transaction.
+    pub event: Option<Event>,
+}
+
+/// An invalidation event: `payload` (a JSON object) is published on `channel`
+/// with the checklist of the hash after the write appended by Redis itself
+/// (see [`crate::event`]); `checks` is the compiled checks spec ("" for none).
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub channel: String,
+    pub payload: String,
+    pub checks: String,
 }
 
 /// What a mutation did.
@@ -321,8 +332,14 @@ impl Prep {
                 }
                 p.cmd("SELECT").arg(prep_db);
             }
-            if let Some((channel, payload)) = &m.event {
-                p.cmd("PUBLISH").arg(channel).arg(payload);
+            if let Some(ev) = &m.event {
+                p.cmd("EVAL")
+                    .arg(event::PUBLISH_LUA)
+                    .arg(1)
+                    .arg(&self.run_id)
+                    .arg(&ev.channel)
+                    .arg(&ev.payload)
+                    .arg(&ev.checks);
             }
             p.cmd("HGETALL").arg(&self.run_id);
             p.query::<Vec<Value>>(c)
@@ -364,8 +381,8 @@ impl Prep {
                 inv.arg(f);
             }
             match &m.event {
-                Some((ch, payload)) => inv.arg(ch).arg(payload),
-                None => inv.arg("").arg(""),
+                Some(ev) => inv.arg(&ev.channel).arg(&ev.payload).arg(&ev.checks),
+                None => inv.arg("").arg("").arg(""),
             };
             inv.invoke::<Value>(c)
         })?;
@@ -469,7 +486,13 @@ impl Prep {
         (keys, patterns)
     }
 
-    fn event(&self, task: &str, keys: &[String], ts: i64) -> CoreResult<Option<(String, String)>> {
+    fn event(
+        &self,
+        rules: &Rules,
+        task: &str,
+        keys: &[String],
+        ts: i64,
+    ) -> CoreResult<Option<Event>> {
         let (_, events, channel) = write_options()?;
         if !events {
             return Ok(None);
@@ -481,7 +504,11 @@ impl Prep {
             "keys": keys,
             "timestamp": ts,
         });
-        Ok(Some((channel, payload.to_string())))
+        Ok(Some(Event {
+            channel,
+            payload: payload.to_string(),
+            checks: event::checks_spec(rules),
+        }))
     }
 
     /// `timestamp(task)`: record `int(time.time())` and, unless `invalidate` is
@@ -496,8 +523,8 @@ impl Prep {
             }
             None => (Vec::new(), Vec::new(), 13),
         };
-        let event = if active.is_some() && !keys.is_empty() {
-            self.event(task, &keys, ts)?
+        let event = if let (Some(r), false) = (&active, keys.is_empty()) {
+            self.event(r, task, &keys, ts)?
         } else {
             None
         };

@@ -14,7 +14,7 @@ import redis
 sys.path.insert(0, str(Path(__file__).parent))
 
 import redisprep
-from support.redis_server import RedisServer, server_from_env
+from support.redis_server import RedisServer, server_from_env, url_with_db
 
 
 class ServerInfo:
@@ -23,7 +23,7 @@ class ServerInfo:
         self.server = server
 
     def client(self, db: int = 0) -> redis.Redis[str]:
-        return redis.Redis.from_url(self.url, db=db, decode_responses=True)
+        return redis.Redis.from_url(url_with_db(self.url, db), decode_responses=True)
 
 
 @pytest.fixture(scope="session")

@@ -42,17 +42,15 @@ def _build() -> Any:
         url = os.environ.get("REDIS_URL") or os.environ.get("RQ_REDIS_URL")
     if url:
         try:
-            client = redis.Redis.from_url(url, db=int(info["prep_db"]), **kwargs)
-            host = client.connection_pool.connection_kwargs.get("host", "x")
-            path = client.connection_pool.connection_kwargs.get("path")
-            if host or path:
-                if not client.connection_pool.connection_kwargs.get("password"):
-                    pw = os.environ.get("REDIS_PASSWORD")
-                    if pw:
-                        client = redis.Redis.from_url(
-                            url, db=int(info["prep_db"]), password=pw, **kwargs
-                        )
-                return client
+            # redis-py lets the URL's own db (path or ?db=) win over a db
+            # argument: set the resolved prep DB on the pool explicitly.
+            pool = redis.ConnectionPool.from_url(url, **kwargs)
+            ckw = pool.connection_kwargs
+            ckw["db"] = int(info["prep_db"])
+            if ckw.get("host") or ckw.get("path"):
+                if not ckw.get("password") and os.environ.get("REDIS_PASSWORD"):
+                    ckw["password"] = os.environ["REDIS_PASSWORD"]
+                return redis.Redis(connection_pool=pool)
         except ValueError:
             pass
     return redis.Redis(

@@ -17,7 +17,6 @@ import subprocess
 import threading
 import time
 import traceback
-import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -26,7 +25,7 @@ import pytest
 import redis
 
 import redisprep
-from support.redis_server import RedisServer
+from support.redis_server import RedisServer, url_with_db
 
 #: Generous upper bound for one call that must fail "within the configured
 #: timeout" (0.3 s here). It only detects hangs; it is not a latency claim.
@@ -145,19 +144,13 @@ class SilentListener:
 
 
 def client_for_db(url: str, db: int) -> redis.Redis[str]:
-    """A redis-py client on ``db`` of the server at ``url``.
-
-    (``redis.Redis.from_url(url, db=13)`` keeps the URL's own ``/0``: redis-py
-    gives the URL path precedence over the ``db`` argument.)"""
-    parts = urllib.parse.urlsplit(url)
-    return redis.Redis.from_url(
-        urllib.parse.urlunsplit(parts._replace(path=f"/{db}")), decode_responses=True
-    )
+    """A redis-py client on ``db`` of the server at ``url``."""
+    return redis.Redis.from_url(url_with_db(url, db), decode_responses=True)
 
 
 @pytest.fixture
 def c13(redis_info: Any) -> redis.Redis[str]:
-    """The session server's cache DB 13 (the root ``r13`` fixture is DB 0, see above)."""
+    """The session server's cache DB 13 (same as the root ``r13`` fixture)."""
     client = client_for_db(redis_info.url, 13)
     assert client.connection_pool.connection_kwargs["db"] == 13
     return client

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Optional
 
@@ -105,3 +106,12 @@ class RedisServer:
 def server_from_env() -> Optional[str]:
     url = os.environ.get("REDIS_URL")
     return url or None
+
+
+def url_with_db(url: str, db: int) -> str:
+    """``url`` pointing at database ``db``.
+
+    (``redis.Redis.from_url(url, db=13)`` keeps the URL's own ``/0``: redis-py
+    gives the URL path precedence over the ``db`` argument.)"""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{db}"))
