@@ -1,0 +1,94 @@
+"""A small wepppy-like NoDb controller: JSON state in ``<wd>/<name>.nodb`` and a
+write-through copy in Redis DB 13 (key = the file path, 72 h TTL), read-through
+on a miss (SPEC section 6). Used by the demo app, its RQ jobs and the tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.parse
+from typing import Any, Optional
+
+import redis
+
+RedisStr = redis.Redis  # a client made with decode_responses=True
+
+__all__ = ["CACHE_DB", "TTL", "NoDbController", "cache_client", "redis_url", "url_with_db"]
+
+CACHE_DB = 13
+TTL = 72 * 3600
+
+
+def redis_url() -> str:
+    """The Redis URL redisprep uses in this process (``configure(url)``, else ``REDIS_URL``...)."""
+    for var in ("REDISPREP_URL_OVERRIDE", "REDIS_URL", "RQ_REDIS_URL"):
+        url = os.environ.get(var)
+        if url:
+            return url
+    host = os.environ.get("REDIS_HOST") or "localhost"
+    port = os.environ.get("REDIS_PORT") or "6379"
+    return f"redis://{host}:{port}/0"
+
+
+def url_with_db(url: str, db: int) -> str:
+    """``url`` with its DB replaced by ``db`` (``redis.Redis.from_url(url, db=n)``
+    would keep the URL's own ``/0``: redis-py gives the URL path precedence)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "unix":
+        query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query) if k != "db"]
+        query.append(("db", str(db)))
+        return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{db}"))
+
+
+def cache_client(url: Optional[str] = None) -> RedisStr:
+    """A client on the NoDb cache DB (13) of ``url`` (default: :func:`redis_url`)."""
+    return redis.Redis.from_url(url_with_db(url or redis_url(), CACHE_DB), decode_responses=True)
+
+
+class NoDbController:
+    """One controller of one run: ``<wd>/<name>.nodb`` plus its DB-13 cache key."""
+
+    def __init__(self, wd: str, name: str, client: Optional[RedisStr] = None) -> None:
+        self.wd = os.path.abspath(wd)
+        self.name = name
+        self.cache: RedisStr = client if client is not None else cache_client()
+        self.last_source: Optional[str] = None
+
+    @property
+    def path(self) -> str:
+        """The ``.nodb`` file, which is also the cache key."""
+        return os.path.join(self.wd, f"{self.name}.nodb")
+
+    def dump(self, state: dict[str, Any], write_through: bool = True) -> None:
+        """Write the file atomically; optionally the cache (wepppy ignores a failed cache write)."""
+        text = json.dumps(state)
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as fp:
+            fp.write(text)
+        os.replace(tmp, self.path)
+        if write_through:
+            self.cache.set(self.path, text, ex=TTL)
+
+    def load(self) -> dict[str, Any]:
+        """Cache first; on a miss (or undecodable value) the file, then re-cache."""
+        cached = self.cache.get(self.path)
+        if cached is not None:
+            try:
+                state: dict[str, Any] = json.loads(cached)
+                self.last_source = "cache"
+                return state
+            except ValueError:
+                self.cache.delete(self.path)
+        with open(self.path) as fp:
+            text = fp.read()
+        self.cache.set(self.path, text, ex=TTL)
+        self.last_source = "file"
+        result: dict[str, Any] = json.loads(text)
+        return result
+
+    def read_file(self) -> dict[str, Any]:
+        """The state on disk, bypassing the cache."""
+        with open(self.path) as fp:
+            result: dict[str, Any] = json.load(fp)
+        return result

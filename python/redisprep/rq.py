@@ -1,0 +1,193 @@
+"""RQ helpers: timestamp a task (and so invalidate its dependent caches) only
+when a job succeeds, and record the job id the wepppy way, each in one line.
+
+    from redisprep.rq import timestamps, timestamp_on_success, enqueue_recorded
+
+    @timestamps(TaskEnum.build_climate)          # job(runid): timestamp after it returns
+    def build_climate_rq(runid): ...
+
+    job = enqueue_recorded(q, prep, build_climate_rq, runid)   # + set_rq_job_id
+    q.enqueue(fn, runid, on_success=timestamp_on_success(TaskEnum.build_climate))
+
+RQ semantics both helpers rely on: the job function and its ``on_success``
+callback run in the forked work horse; the callback runs after the function
+returned; an exception in either marks the job *failed* (RQ records the
+exception) and no timestamp is written. ``rq`` is imported lazily.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import os
+from collections.abc import Sequence
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
+
+from .config import resolve_wd
+from .errors import ConfigError, InvalidKeyError, RedisPrepError
+from .prep import RedisPrep
+
+if TYPE_CHECKING:
+    from redis import Redis
+    from rq import Callback, Queue
+    from rq.job import Job
+
+__all__ = [
+    "WD_FROM",
+    "enqueue_recorded",
+    "timestamp_on_success",
+    "timestamps",
+]
+
+Task = Union[Enum, str]
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: How a helper finds the run folder: ``"runid"`` = the job's first argument (or
+#: ``runid=``) is a run id, resolved with :func:`redisprep.resolve_wd` (wepppy's
+#: ``get_wd``); ``"wd"`` = the first argument (or ``wd=``) is the folder;
+#: ``"result"`` (callbacks only) = the job returned the folder.
+WD_FROM = ("runid", "wd", "result")
+
+_PREFIX = "timestamp_on_success__"
+
+
+def _task_names(tasks: Sequence[Task]) -> list[str]:
+    if not tasks:
+        raise InvalidKeyError("name at least one task to timestamp")
+    names = []
+    for task in tasks:
+        if not isinstance(task, (str, Enum)):
+            raise InvalidKeyError(f"a task is a TaskEnum member or a str, not {task!r}")
+        names.append(str(task))
+    return names
+
+
+def _wd_from_args(wd_from: str, args: Sequence[Any], kwargs: dict[str, Any]) -> str:
+    value = kwargs.get(wd_from, args[0] if args else None)
+    if not isinstance(value, str) or not value:
+        raise RedisPrepError(
+            f"wd_from={wd_from!r}: the job's first argument (or {wd_from}=) must be a "
+            f"non-empty str, got {value!r}"
+        )
+    return resolve_wd(value) if wd_from == "runid" else value
+
+
+def _stamp(wd: str, tasks: Sequence[str], invalidate: bool) -> None:
+    prep = RedisPrep.getInstance(wd)
+    for task in tasks:
+        prep.timestamp(task, invalidate=invalidate)
+
+
+def timestamps(
+    *tasks: Task,
+    wd_from: Union[str, Callable[..., str]] = "runid",
+    invalidate: bool = True,
+) -> Callable[[F], F]:
+    """Decorate a job function so that, after it **returns**, each task is
+    timestamped in order: ``RedisPrep.getInstance(wd).timestamp(task)``.
+
+    If the function raises, nothing is timestamped and nothing invalidated. The
+    timestamp runs inside the job (under its timeout): if it fails, the job fails.
+    ``wd_from`` is ``"runid"``, ``"wd"`` (see :data:`WD_FROM`) or a callable
+    receiving the job's arguments. ``invalidate=False`` is legacy wepppy.
+    """
+    names = _task_names(tasks)
+    if not callable(wd_from) and wd_from not in ("runid", "wd"):
+        raise ConfigError(f"wd_from must be 'runid', 'wd' or a callable, not {wd_from!r}")
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            result = func(*args, **kwargs)
+            if callable(wd_from):
+                wd = wd_from(*args, **kwargs)
+            else:
+                wd = _wd_from_args(wd_from, args, kwargs)
+            _stamp(wd, names, invalidate)
+            return result
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def timestamp_on_success(
+    *tasks: Task,
+    wd: Optional[str] = None,
+    wd_from: str = "runid",
+    invalidate: bool = True,
+    timeout: Optional[int] = None,
+) -> Callback:
+    """An RQ ``Callback`` for ``on_success=``: after the job returned, timestamp
+    each task for the job's run (``wd``, else ``wd_from``, see :data:`WD_FROM`).
+
+    RQ stores callbacks by import path and runs them in the work horse, so the
+    parameters travel inside the callback's name (an attribute of this module
+    that :func:`__getattr__` rebuilds); any worker that can import
+    ``redisprep.rq`` can run it. If the timestamp raises, RQ marks the job failed.
+    """
+    try:
+        from rq import Callback
+    except ImportError as e:
+        raise ConfigError("redisprep.rq needs the 'rq' package: pip install 'redisprep[rq]'") from e
+    names = _task_names(tasks)
+    if wd is None and wd_from not in WD_FROM:
+        raise ConfigError(f"wd_from must be one of {WD_FROM}, not {wd_from!r}")
+    if wd is not None and (not isinstance(wd, str) or not wd):
+        raise ConfigError(f"wd must be a non-empty str, not {wd!r}")
+    spec = {"tasks": names, "wd": wd, "wd_from": wd_from, "invalidate": bool(invalidate)}
+    payload = base64.urlsafe_b64encode(json.dumps(spec).encode()).decode().rstrip("=")
+    return Callback(f"{__name__}.{_PREFIX}{payload}", timeout=timeout)
+
+
+def _callback_from_name(name: str) -> Callable[[Job, Redis, Any], None]:
+    payload = name[len(_PREFIX) :]
+    try:
+        spec = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        tasks = [str(t) for t in spec["tasks"]]
+        fixed_wd: Optional[str] = spec["wd"]
+        wd_from = str(spec["wd_from"])
+        invalidate = bool(spec["invalidate"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r} ({e})") from None
+
+    def on_success(job: Job, connection: Redis, result: Any, *args: Any, **kwargs: Any) -> None:
+        if fixed_wd is not None:
+            wd = fixed_wd
+        elif wd_from == "result":
+            if not isinstance(result, (str, os.PathLike)):
+                raise RedisPrepError(
+                    f"job {job.id}: wd_from='result' needs the job to return its run folder, "
+                    f"it returned {result!r}"
+                )
+            wd = os.fspath(result)
+        else:
+            wd = _wd_from_args(wd_from, job.args, job.kwargs)
+        _stamp(wd, tasks, invalidate)
+
+    on_success.__name__ = on_success.__qualname__ = name
+    on_success.__module__ = __name__
+    return on_success
+
+
+def __getattr__(name: str) -> Any:
+    if name.startswith(_PREFIX):
+        return _callback_from_name(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def enqueue_recorded(
+    queue: Queue,
+    prep: RedisPrep,
+    func: Callable[..., Any],
+    *args: Any,
+    key: Optional[str] = None,
+    **enqueue_kwargs: Any,
+) -> Job:
+    """``queue.enqueue_call(func, args, ...)`` then ``prep.set_rq_job_id(key, job.id)``;
+    ``key`` defaults to the function's name (wepppy: ``'build_climate_rq'``)."""
+    job = queue.enqueue_call(func, args=args, **enqueue_kwargs)
+    prep.set_rq_job_id(key or getattr(func, "__name__", str(func)), job.id)
+    return job

@@ -1,0 +1,117 @@
+"""Integration fixtures: run folders under a tmp runs root, the demo Flask app's
+test client, and real forking RQ workers in subprocesses
+(``python -m redisprep._demo.worker``) on the session's private Redis."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+import redis
+from rq import Queue
+from rq.job import Job
+
+from redisprep._demo.app import create_app, rq_connection
+from redisprep._demo.runs import create_sample_run
+
+QUEUE = "redisprep-it"
+WORKER_TIMEOUT = 60.0
+
+
+@dataclass
+class Workers:
+    """Start real RQ workers (each forks a work horse per job) as subprocesses."""
+
+    url: str
+    runs_root: str
+    queue_name: str = QUEUE
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start(self, prep_url: Optional[str] = None) -> subprocess.Popen[bytes]:
+        """A burst worker: it performs every queued job, then exits."""
+        cmd = [
+            sys.executable,
+            "-m",
+            "redisprep._demo.worker",
+            "--url",
+            self.url,
+            "--runs-root",
+            self.runs_root,
+            "--queue",
+            self.queue_name,
+            "--burst",
+        ]
+        if prep_url is not None:
+            cmd += ["--prep-url", prep_url]
+        env = dict(os.environ, REDIS_URL=self.url, REDISPREP_RUNS_ROOT=self.runs_root)
+        env.pop("REDISPREP_URL_OVERRIDE", None)
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.procs.append(proc)
+        return proc
+
+    def wait(self, proc: subprocess.Popen[bytes]) -> str:
+        out, _ = proc.communicate(timeout=WORKER_TIMEOUT)
+        text = out.decode(errors="replace")
+        assert proc.returncode == 0, text
+        return text
+
+    def drain(self, prep_url: Optional[str] = None) -> str:
+        """Run a burst worker to completion (every queued job performed)."""
+        return self.wait(self.start(prep_url))
+
+    def queue(self) -> Queue:
+        return Queue(self.queue_name, connection=rq_connection(self.url))
+
+    def job(self, job_id: str) -> Job:
+        return Job.fetch(job_id, connection=rq_connection(self.url))
+
+    def cleanup(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=10)
+
+
+@pytest.fixture
+def runs_root(tmp_path: Path) -> str:
+    root = tmp_path / "runs"
+    root.mkdir()
+    return str(root)
+
+
+@pytest.fixture
+def workers(redis_info: Any, runs_root: str) -> Iterator[Workers]:
+    w = Workers(redis_info.url, runs_root)
+    try:
+        yield w
+    finally:
+        w.cleanup()
+
+
+@pytest.fixture
+def client(redis_info: Any, runs_root: str) -> Any:
+    app = create_app(runs_root, redis_info.url, QUEUE)
+    return app.test_client()
+
+
+@pytest.fixture
+def run(runs_root: str) -> str:
+    """A sample run ``run-a`` (config ``dev_unit``) with every demo controller."""
+    return create_sample_run(runs_root, "run-a")
+
+
+@pytest.fixture
+def other_run(runs_root: str) -> str:
+    return create_sample_run(runs_root, "run-b")
+
+
+def cache_keys(r13: redis.Redis, wd: str) -> dict[str, str]:
+    """``{key: value}`` of every DB-13 key under ``wd``."""
+    keys = sorted(r13.scan_iter(match=os.path.join(wd, "*")))
+    return {k: r13.get(k) for k in keys}  # type: ignore[misc]
