@@ -4,10 +4,11 @@ test client, and real forking RQ workers in subprocesses
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -17,6 +18,7 @@ import redis
 from rq import Queue
 from rq.job import Job
 
+import redisprep
 from redisprep._demo.app import create_app, rq_connection
 from redisprep._demo.runs import create_sample_run
 
@@ -108,10 +110,45 @@ def run(runs_root: str) -> str:
 
 @pytest.fixture
 def other_run(runs_root: str) -> str:
-    return create_sample_run(runs_root, "run-b")
+    """Another run whose folder name starts like ``run-a`` (catches prefix globs)."""
+    return create_sample_run(runs_root, "run-a-copy")
 
 
 def cache_keys(r13: redis.Redis, wd: str) -> dict[str, str]:
     """``{key: value}`` of every DB-13 key under ``wd``."""
     keys = sorted(r13.scan_iter(match=os.path.join(wd, "*")))
     return {k: r13.get(k) for k in keys}  # type: ignore[misc]
+
+
+def rules_closure(*tasks: str) -> set[str]:
+    """Controllers the packaged default rules invalidate for ``tasks`` (with
+    cascades), computed here from the JSON file, independently of the engine."""
+    with open(redisprep.rules_path()) as fp:
+        rules = json.load(fp)
+    seen: set[str] = set()
+    todo = list(tasks)
+    controllers: set[str] = set()
+    while todo:
+        task = todo.pop()
+        if task in seen:
+            continue
+        seen.add(task)
+        entry = rules["tasks"].get(task, {})
+        controllers.update(entry.get("invalidates", []))
+        todo.extend(entry.get("cascades", []))
+    return controllers
+
+
+def names(keys: Iterable[str]) -> set[str]:
+    """``{'climate', ...}`` from ``{'<wd>/climate.nodb', ...}``."""
+    return {os.path.basename(k).removesuffix(".nodb") for k in keys}
+
+
+def post(client: Any, runid: str, endpoint: str, config: str = "dev_unit") -> str:
+    """POST an rq_api endpoint; returns the job id (asserts a 200 JSON answer)."""
+    resp = client.post(f"/runs/{runid}/{config}/rq/api/{endpoint}")
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    body = resp.get_json()
+    assert body["Success"] is True
+    job_id: str = body["job_id"]
+    return job_id

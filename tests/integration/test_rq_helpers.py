@@ -1,0 +1,190 @@
+"""redisprep.rq with a real forking worker: the ``@timestamps`` decorator and the
+``timestamp_on_success`` callback timestamp (and invalidate) only when the job
+succeeds; an exception in the job means no timestamp; an exception in the
+``on_success`` callback (it runs in the work horse, after the job returned)
+marks the job failed."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+from conftest import Workers, cache_keys, names, rules_closure
+from rq import Callback
+
+from redisprep import ConfigError, InvalidKeyError, RedisPrep, TaskEnum
+from redisprep import rq as prq
+from redisprep._demo import jobs
+from redisprep._demo.jobs import build_climate_decorated_rq, rebuild_rq
+from redisprep._demo.nodb import NoDbController
+from redisprep._demo.runs import CONTROLLERS, warm_caches
+from support.redis_server import free_port
+
+CLIMATE_GONE = rules_closure("build_climate") & set(CONTROLLERS)
+
+
+def gone(r13: Any, wd: str) -> set[str]:
+    return set(CONTROLLERS) - names(cache_keys(r13, wd))
+
+
+def test_decorator_timestamps_after_the_job_returns(run: str, workers: Workers, r13: Any) -> None:
+    warm_caches(run)
+    jobs.hold(run, "build_climate_decorated")
+    job = workers.queue().enqueue(build_climate_decorated_rq, "run-a")
+    proc = workers.start()
+    try:
+        assert jobs.wait_reached(run, "build_climate_decorated")
+        assert RedisPrep.getInstance(run)[TaskEnum.build_climate] is None
+        assert gone(r13, run) == set()
+    finally:
+        jobs.release(run, "build_climate_decorated")
+    workers.wait(proc)
+    assert workers.job(job.id).get_status() == "finished"
+    assert workers.job(job.id).return_value()["revision"] == 1
+    assert RedisPrep.getInstance(run)[TaskEnum.build_climate] is not None
+    assert gone(r13, run) == CLIMATE_GONE
+
+
+def test_decorator_records_nothing_when_the_job_raises(
+    run: str, workers: Workers, r13: Any
+) -> None:
+    warm_caches(run)
+    jobs.set_failure(run, "build_climate_decorated")
+    job = workers.queue().enqueue(build_climate_decorated_rq, "run-a")
+    workers.drain()
+    assert workers.job(job.id).get_status() == "failed"
+    assert RedisPrep.getInstance(run)[TaskEnum.build_climate] is None
+    assert gone(r13, run) == set()
+
+
+def test_decorator_keeps_the_function_importable_by_rq() -> None:
+    assert build_climate_decorated_rq.__name__ == "build_climate_decorated_rq"
+    assert build_climate_decorated_rq.__module__ == "redisprep._demo.jobs"
+
+
+def make_callback(kind: str, wd: str, invalidate: bool = True) -> Callback:
+    if kind == "runid":  # the job's first argument is the run id
+        return prq.timestamp_on_success(TaskEnum.build_climate, invalidate=invalidate)
+    if kind == "result":  # the job returns its run folder
+        return prq.timestamp_on_success(TaskEnum.build_climate, wd_from="result")
+    return prq.timestamp_on_success("build_climate", wd=wd)  # a fixed folder
+
+
+@pytest.mark.parametrize("kind", ["runid", "result", "fixed-wd"])
+def test_on_success_timestamps_after_the_job_returns(
+    run: str, workers: Workers, r13: Any, kind: str
+) -> None:
+    warm_caches(run)
+    jobs.hold(run, "rebuild_climate")
+    job = workers.queue().enqueue(
+        rebuild_rq, "run-a", "climate", on_success=make_callback(kind, run)
+    )
+    proc = workers.start()
+    try:
+        assert jobs.wait_reached(run, "rebuild_climate")
+        assert RedisPrep.getInstance(run)[TaskEnum.build_climate] is None
+        assert gone(r13, run) == set()
+    finally:
+        jobs.release(run, "rebuild_climate")
+    workers.wait(proc)
+    assert workers.job(job.id).get_status() == "finished"
+    assert RedisPrep.getInstance(run)[TaskEnum.build_climate] is not None
+    assert gone(r13, run) == CLIMATE_GONE
+
+
+def test_on_success_is_not_called_when_the_job_raises(run: str, workers: Workers, r13: Any) -> None:
+    warm_caches(run)
+    jobs.set_failure(run, "rebuild_climate")
+    job = workers.queue().enqueue(
+        rebuild_rq, "run-a", "climate", on_success=make_callback("runid", run)
+    )
+    workers.drain()
+    assert workers.job(job.id).get_status() == "failed"
+    assert RedisPrep.getInstance(run)[TaskEnum.build_climate] is None
+    assert gone(r13, run) == set()
+
+
+def test_on_success_with_invalidate_false_is_legacy(run: str, workers: Workers, r13: Any) -> None:
+    warm_caches(run)
+    before = cache_keys(r13, run)
+    job = workers.queue().enqueue(
+        rebuild_rq, "run-a", "climate", on_success=make_callback("runid", run, invalidate=False)
+    )
+    workers.drain()
+    assert workers.job(job.id).get_status() == "finished"
+    assert RedisPrep.getInstance(run)[TaskEnum.build_climate] is not None
+    assert cache_keys(r13, run) == before
+
+
+def test_exception_in_on_success_marks_the_job_failed(
+    run: str, workers: Workers, r0: Any, r13: Any
+) -> None:
+    """Two real ways the callback raises in the work horse: redisprep's Redis is
+    down (the worker's RQ Redis is fine), and a job that does not return its
+    folder for ``wd_from='result'``. Either way RQ records the job as failed with
+    the callback's exception, after the job's own work was done."""
+    warm_caches(run)
+    before = cache_keys(r13, run)
+    q = workers.queue()
+    down = q.enqueue(rebuild_rq, "run-a", "climate", on_success=make_callback("runid", run))
+    dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    workers.drain(prep_url=dead)
+
+    failed = workers.job(down.id)
+    assert failed.get_status() == "failed"
+    assert "RedisConnectionError" in (failed.latest_result().exc_string or "")
+    assert NoDbController(run, "climate").read_file()["revision"] == 1  # the work was done
+    assert r0.hget("run-a", "timestamps:build_climate") is None
+    assert cache_keys(r13, run) == before
+
+    # build_climate_rq returns a dict, not its folder: wd_from="result" cannot work.
+    bad = q.enqueue(jobs.build_climate_rq, "run-a", on_success=make_callback("result", run))
+    workers.drain()
+    failed = workers.job(bad.id)
+    assert failed.get_status() == "failed"
+    assert "wd_from='result'" in (failed.latest_result().exc_string or "")
+    assert NoDbController(run, "climate").read_file()["revision"] == 2
+
+
+def test_callback_names_round_trip_through_rq_storage(redis_info: Any) -> None:
+    cb = prq.timestamp_on_success(TaskEnum.run_wepp_hillslopes, "run.wepp/x", wd="/w/a.b")
+    module, _, attr = cb.name.rpartition(".")
+    assert module == "redisprep.rq" and "." not in attr and "/" not in attr
+    func = getattr(prq, attr)
+    assert callable(func) and func.__module__ == "redisprep.rq" and func.__name__ == attr
+
+
+def test_helpers_reject_bad_arguments() -> None:
+    with pytest.raises(InvalidKeyError):
+        prq.timestamp_on_success()
+    with pytest.raises(InvalidKeyError):
+        prq.timestamp_on_success(None)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError):
+        prq.timestamp_on_success(TaskEnum.build_climate, wd_from="job")
+    with pytest.raises(ConfigError):
+        prq.timestamps(TaskEnum.build_climate, wd_from="result")
+    with pytest.raises(AttributeError):
+        prq.no_such_helper  # noqa: B018
+    with pytest.raises(AttributeError):
+        getattr(prq, "timestamp_on_success__!!!")
+
+
+def test_decorator_with_wd_argument_and_callable(tmp_path: Any) -> None:
+    """In-process (no worker needed): the decorator's folder lookup variants."""
+    wd = str(tmp_path / "run-z")
+    os.makedirs(wd)
+
+    @prq.timestamps(TaskEnum.build_soils, wd_from="wd")
+    def by_wd(wd: str) -> str:
+        return "ok"
+
+    @prq.timestamps(TaskEnum.build_landuse, wd_from=lambda folder, n: folder)
+    def by_callable(folder: str, n: int) -> int:
+        return n * 2
+
+    assert by_wd(wd=wd) == "ok"
+    assert by_callable(wd, 21) == 42
+    prep = RedisPrep.getInstance(wd)
+    assert prep[TaskEnum.build_soils] is not None
+    assert prep[TaskEnum.build_landuse] is not None
