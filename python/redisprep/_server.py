@@ -1,0 +1,132 @@
+"""A private ``redis-server`` process on a free loopback port, keeping nothing on
+disk: the demo's embedded Redis and the test suite's. Never the shared 6379
+instance. Installs nothing: when ``redis-server`` is not on ``PATH`` it raises
+:class:`RedisServerError` saying how to get it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import redis
+
+from .errors import RedisPrepError
+
+__all__ = ["RedisServer", "RedisServerError", "free_port", "redis_server_binary", "server_from_env"]
+
+
+class RedisServerError(RedisPrepError, RuntimeError):
+    """A private ``redis-server`` could not be found or started."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def redis_server_binary() -> str:
+    """The ``redis-server`` executable on ``PATH``."""
+    path = shutil.which("redis-server")
+    if path is None:
+        raise RedisServerError(
+            "redis-server is not installed: run script/setup "
+            "(or `apt-get install redis-server`), or pass a Redis URL instead"
+        )
+    return path
+
+
+def server_from_env() -> Optional[str]:
+    """``REDIS_URL`` when set and non-empty (use that server instead of a private one)."""
+    url = os.environ.get("REDIS_URL")
+    return url or None
+
+
+class RedisServer:
+    """One redis-server on a free loopback port, keeping nothing on disk.
+
+    ``start()`` waits until it answers PING; ``stop()`` terminates it (SIGTERM,
+    then SIGKILL after 5 s); ``cleanup()`` also removes its temporary folder.
+    """
+
+    def __init__(self, port: Optional[int] = None, extra_args: Optional[list[str]] = None) -> None:
+        self.port = port or free_port()
+        self.host = "127.0.0.1"
+        self.extra_args = list(extra_args or [])
+        self.dir = Path(tempfile.mkdtemp(prefix=f"redisprep-redis-{self.port}-"))
+        self.proc: Optional[subprocess.Popen[bytes]] = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
+
+    def client(self, db: int = 0, **kw: Any) -> redis.Redis:
+        """A ``decode_responses=True`` client on database ``db``."""
+        return redis.Redis(host=self.host, port=self.port, db=db, decode_responses=True, **kw)
+
+    def log_tail(self, chars: int = 2000) -> str:
+        try:
+            return (self.dir / "redis.log").read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def start(self, timeout: float = 10.0) -> RedisServer:
+        args = [
+            redis_server_binary(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.dir),
+            "--enable-debug-command",
+            "local",
+            *self.extra_args,
+        ]
+        with open(self.dir / "redis.log", "ab") as log:
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RedisServerError(f"redis-server exited: {self.log_tail()}")
+            try:
+                if self.client(socket_timeout=0.5).ping():
+                    return self
+            except redis.exceptions.RedisError:
+                time.sleep(0.02)
+        raise RedisServerError(f"redis-server on port {self.port} did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
+
+    def restart(self) -> RedisServer:
+        self.kill()
+        return self.start()
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
