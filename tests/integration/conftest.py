@@ -1,83 +1,17 @@
 """Integration fixtures: run folders under a tmp runs root, the demo Flask app's
-test client, and real forking RQ workers in subprocesses
-(``python -m redisprep._demo.worker``) on the session's private Redis."""
+test client, and real forking RQ workers on the session's private Redis."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
-import redis
-from rq import Queue
-from rq.job import Job
 
-import redisprep
-from redisprep._demo.app import create_app, rq_connection
+from redisprep._demo.app import create_app
 from redisprep._demo.runs import create_sample_run
-
-QUEUE = "redisprep-it"
-WORKER_TIMEOUT = 60.0
-
-
-@dataclass
-class Workers:
-    """Start real RQ workers (each forks a work horse per job) as subprocesses."""
-
-    url: str
-    runs_root: str
-    queue_name: str = QUEUE
-    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    def start(self, prep_url: Optional[str] = None) -> subprocess.Popen[bytes]:
-        """A burst worker: it performs every queued job, then exits."""
-        cmd = [
-            sys.executable,
-            "-m",
-            "redisprep._demo.worker",
-            "--url",
-            self.url,
-            "--runs-root",
-            self.runs_root,
-            "--queue",
-            self.queue_name,
-            "--burst",
-        ]
-        if prep_url is not None:
-            cmd += ["--prep-url", prep_url]
-        env = dict(os.environ, REDIS_URL=self.url, REDISPREP_RUNS_ROOT=self.runs_root)
-        env.pop("REDISPREP_URL_OVERRIDE", None)
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        self.procs.append(proc)
-        return proc
-
-    def wait(self, proc: subprocess.Popen[bytes]) -> str:
-        out, _ = proc.communicate(timeout=WORKER_TIMEOUT)
-        text = out.decode(errors="replace")
-        assert proc.returncode == 0, text
-        return text
-
-    def drain(self, prep_url: Optional[str] = None) -> str:
-        """Run a burst worker to completion (every queued job performed)."""
-        return self.wait(self.start(prep_url))
-
-    def queue(self) -> Queue:
-        return Queue(self.queue_name, connection=rq_connection(self.url))
-
-    def job(self, job_id: str) -> Job:
-        return Job.fetch(job_id, connection=rq_connection(self.url))
-
-    def cleanup(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate(timeout=10)
+from support.integration import QUEUE, Workers
 
 
 @pytest.fixture
@@ -112,43 +46,3 @@ def run(runs_root: str) -> str:
 def other_run(runs_root: str) -> str:
     """Another run whose folder name starts like ``run-a`` (catches prefix globs)."""
     return create_sample_run(runs_root, "run-a-copy")
-
-
-def cache_keys(r13: redis.Redis, wd: str) -> dict[str, str]:
-    """``{key: value}`` of every DB-13 key under ``wd``."""
-    keys = sorted(r13.scan_iter(match=os.path.join(wd, "*")))
-    return {k: r13.get(k) for k in keys}  # type: ignore[misc]
-
-
-def rules_closure(*tasks: str) -> set[str]:
-    """Controllers the packaged default rules invalidate for ``tasks`` (with
-    cascades), computed here from the JSON file, independently of the engine."""
-    with open(redisprep.rules_path()) as fp:
-        rules = json.load(fp)
-    seen: set[str] = set()
-    todo = list(tasks)
-    controllers: set[str] = set()
-    while todo:
-        task = todo.pop()
-        if task in seen:
-            continue
-        seen.add(task)
-        entry = rules["tasks"].get(task, {})
-        controllers.update(entry.get("invalidates", []))
-        todo.extend(entry.get("cascades", []))
-    return controllers
-
-
-def names(keys: Iterable[str]) -> set[str]:
-    """``{'climate', ...}`` from ``{'<wd>/climate.nodb', ...}``."""
-    return {os.path.basename(k).removesuffix(".nodb") for k in keys}
-
-
-def post(client: Any, runid: str, endpoint: str, config: str = "dev_unit") -> str:
-    """POST an rq_api endpoint; returns the job id (asserts a 200 JSON answer)."""
-    resp = client.post(f"/runs/{runid}/{config}/rq/api/{endpoint}")
-    assert resp.status_code == 200, resp.get_data(as_text=True)
-    body = resp.get_json()
-    assert body["Success"] is True
-    job_id: str = body["job_id"]
-    return job_id

@@ -11,11 +11,11 @@ import sys
 from typing import Any
 
 import pytest
-from conftest import Workers, cache_keys, post
 
 from redisprep import RedisPrep, TaskEnum
 from redisprep._demo import jobs
 from redisprep._demo.nodb import NoDbController
+from support.integration import Workers, cache_keys, post
 
 READER = """
 import json, sys

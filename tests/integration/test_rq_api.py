@@ -10,10 +10,10 @@ import os
 from typing import Any
 
 import pytest
-from conftest import Workers, cache_keys, names, post, rules_closure
 
 from redisprep import RedisPrep, TaskEnum
 from redisprep._demo.runs import CONTROLLERS, warm_caches
+from support.integration import Workers, cache_keys, names, post, rules_closure
 
 MIGRATED = [
     ("build_climate", "build_climate_rq", [TaskEnum.build_climate]),

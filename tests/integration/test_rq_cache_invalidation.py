@@ -8,12 +8,12 @@ import os
 from typing import Any
 
 import pytest
-from conftest import Workers, cache_keys, names, post, rules_closure
 
 from redisprep import RedisPrep, TaskEnum
 from redisprep._demo import jobs
 from redisprep._demo.nodb import TTL, NoDbController
 from redisprep._demo.runs import CONTROLLERS, warm_caches
+from support.integration import Workers, cache_keys, names, post, rules_closure
 
 # (endpoint = demo job name, tasks it timestamps)
 CASES = [

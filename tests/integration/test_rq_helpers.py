@@ -7,10 +7,10 @@ marks the job failed."""
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import pytest
-from conftest import Workers, cache_keys, names, rules_closure
 from rq import Callback
 
 from redisprep import ConfigError, InvalidKeyError, RedisPrep, TaskEnum
@@ -19,6 +19,7 @@ from redisprep._demo import jobs
 from redisprep._demo.jobs import build_climate_decorated_rq, rebuild_rq
 from redisprep._demo.nodb import NoDbController
 from redisprep._demo.runs import CONTROLLERS, warm_caches
+from support.integration import Workers, cache_keys, names, rules_closure
 from support.redis_server import free_port
 
 CLIMATE_GONE = rules_closure("build_climate") & set(CONTROLLERS)
@@ -188,3 +189,15 @@ def test_decorator_with_wd_argument_and_callable(tmp_path: Any) -> None:
     prep = RedisPrep.getInstance(wd)
     assert prep[TaskEnum.build_soils] is not None
     assert prep[TaskEnum.build_landuse] is not None
+
+
+def test_rq_is_optional(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """Without rq installed the decorator still works and the callback factory
+    says clearly what is missing."""
+    monkeypatch.setitem(sys.modules, "rq", None)  # makes `import rq` raise ImportError
+    wd = str(tmp_path / "run-y")
+    os.makedirs(wd)
+    prq.timestamps(TaskEnum.build_rusle, wd_from="wd")(lambda wd: None)(wd)
+    assert RedisPrep.getInstance(wd)[TaskEnum.build_rusle] is not None
+    with pytest.raises(ConfigError, match=r"pip install 'redisprep\[rq\]'"):
+        prq.timestamp_on_success(TaskEnum.build_rusle)

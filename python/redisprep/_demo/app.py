@@ -151,12 +151,13 @@ def rq_api_blueprint() -> flask.Blueprint:
 
 def create_app(runs_root: str, redis_url: str, queue_name: str = "redisprep-demo") -> flask.Flask:
     """The demo app: configures redisprep for ``redis_url`` (process-wide) and
-    registers the ``rq_api`` blueprint. Run ids are folders under ``runs_root``;
-    jobs go to RQ queue ``queue_name`` on DB 9 of ``redis_url``."""
+    registers the ``rq_api`` blueprint. Run ids are folders under ``runs_root``
+    (resolved by the app itself; workers get ``--runs-root``); jobs go to RQ
+    queue ``queue_name`` on DB 9 of ``redis_url``."""
     import flask
 
     runs_root = os.path.abspath(runs_root)
-    _config.configure(redis_url, runs_root=runs_root)
+    _config.configure(redis_url)
     app = flask.Flask("redisprep._demo")
     app.config.update(
         REDISPREP_DEMO_RUNS_ROOT=runs_root,
