@@ -10,9 +10,12 @@ when a job succeeds, and record the job id the wepppy way, each in one line.
     q.enqueue(fn, runid, on_success=timestamp_on_success(TaskEnum.build_climate))
 
 RQ semantics both helpers rely on: the job function and its ``on_success``
-callback run in the forked work horse; the callback runs after the function
-returned; an exception in either marks the job *failed* (RQ records the
-exception) and no timestamp is written. ``rq`` is imported lazily.
+callback run in the forked work horse, the callback after the function
+returned. If the function raises, nothing is timestamped. If the timestamp
+itself raises (e.g. Redis is down), RQ marks the job *failed* and records that
+exception. With ``wd_from="runid"`` (the default) the worker must be able to
+resolve run ids: ``redisprep.set_run_resolver(get_wd)`` at worker start-up, or
+``REDISPREP_RUNS_ROOT``. ``rq`` is imported lazily.
 """
 
 from __future__ import annotations
