@@ -54,10 +54,18 @@ class RedisServer:
 
     ``start()`` waits until it answers PING; ``stop()`` terminates it (SIGTERM,
     then SIGKILL after 5 s); ``cleanup()`` also removes its temporary folder.
+    ``new_session=True`` starts it in its own session, so a Ctrl-C in the
+    terminal reaches only its owner, which then stops it in order.
     """
 
-    def __init__(self, port: Optional[int] = None, extra_args: Optional[list[str]] = None) -> None:
+    def __init__(
+        self,
+        port: Optional[int] = None,
+        extra_args: Optional[list[str]] = None,
+        new_session: bool = False,
+    ) -> None:
         self.port = port or free_port()
+        self.new_session = new_session
         self.host = "127.0.0.1"
         self.extra_args = list(extra_args or [])
         self.dir = Path(tempfile.mkdtemp(prefix=f"redisprep-redis-{self.port}-"))
@@ -95,7 +103,9 @@ class RedisServer:
             *self.extra_args,
         ]
         with open(self.dir / "redis.log", "ab") as log:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, start_new_session=self.new_session
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

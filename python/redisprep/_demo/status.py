@@ -1,0 +1,391 @@
+"""The run status page of the demo: ``GET /runs/<runid>/<config>/status``.
+
+Server-rendered HTML (a Jinja template string, no front-end build) showing, for
+one run:
+
+- each task's timestamp with ``TaskEnum.label()`` and ``emoji()``, and the
+  status of the RQ job that stamps it (from the job ids the prep records,
+  looked up with ``rq.job.Job.fetch``);
+- each controller's state as a controller reads it: the DB-13 cache first
+  ("served from cache"), the ``.nodb`` file on a miss ("read from file"), next to
+  what the file says, so a stale cached copy is visible. The page is an
+  observer: unlike a controller it does not refill the cache on a miss, so the
+  "read from file" rows are exactly the caches invalidation removed. The
+  "Warm caches" button reads every controller the way wepppy's pages do
+  (read-through refills the cache);
+- the preflight checklist (``prep.preflight()``);
+- buttons (plain HTML forms) that run the migrated ``rq_api`` endpoints and
+  redirect back here. The page refreshes itself while a job is queued or running.
+
+Stable element ids for tests: ``ts-<task>`` (``data-ts``), ``job-<task>``,
+``jobstatus-<job name>``, ``state-<controller>`` (``data-revision``),
+``source-<controller>`` (``data-source`` = ``cache``/``file``),
+``disk-<controller>``, ``check-<name>`` (``data-ok``), ``btn-<action>``,
+``autorefresh`` (the meta refresh, only while a job is pending).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+from ..prep import RedisPrep
+from ..task import TaskEnum
+from .nodb import NoDbController, cache_client
+from .runs import CONTROLLERS, warm_caches
+
+if TYPE_CHECKING:
+    import flask
+    import werkzeug.wrappers
+
+__all__ = [
+    "ACTIONS",
+    "JOB_OF_TASK",
+    "PENDING",
+    "ControllerView",
+    "JobView",
+    "RunStatus",
+    "TaskView",
+    "collect_status",
+    "read_controller",
+    "status_blueprint",
+]
+
+# Buttons: action -> (button text, the rq_api endpoint it runs).
+ACTIONS: dict[str, tuple[str, str]] = {
+    "build_climate": ("Build climate", "rq_api.api_build_climate"),
+    "run_wepp": ("Run WEPP", "rq_api.api_run_wepp"),
+    "abstract_watershed": ("Abstract watershed", "rq_api.api_abstract_watershed"),
+    "build_landuse": ("Build landuse (not migrated)", "rq_api.api_build_landuse"),
+}
+
+# Which recorded RQ job (``prep.set_rq_job_id`` name) stamps which task.
+JOB_OF_TASK: dict[str, str] = {
+    str(TaskEnum.abstract_watershed): "abstract_watershed_rq",
+    str(TaskEnum.build_landuse): "build_landuse_rq",
+    str(TaskEnum.build_climate): "build_climate_rq",
+    str(TaskEnum.run_wepp_hillslopes): "run_wepp_rq",
+    str(TaskEnum.run_wepp_watershed): "run_wepp_rq",
+}
+
+# RQ statuses during which the page keeps refreshing itself.
+PENDING = frozenset({"queued", "started", "deferred", "scheduled"})
+
+Response = Union["werkzeug.wrappers.Response", tuple[str, int], str]
+
+
+@dataclass
+class TaskView:
+    task: TaskEnum
+    timestamp: Optional[int]
+    job: Optional[str]  # the recorded job that stamps it
+    job_status: Optional[str]
+
+    @property
+    def when(self) -> str:
+        if self.timestamp is None:
+            return "—"
+        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.timestamp))
+
+
+@dataclass
+class JobView:
+    name: str
+    job_id: str
+    status: str
+    error: Optional[str] = None
+
+
+@dataclass
+class ControllerView:
+    name: str
+    key: str
+    source: str  # "cache" | "file" | "missing"
+    state: Optional[dict[str, Any]]
+    disk: Optional[dict[str, Any]]
+
+    @property
+    def revision(self) -> Optional[int]:
+        return _revision(self.state)
+
+    @property
+    def disk_revision(self) -> Optional[int]:
+        return _revision(self.disk)
+
+    @property
+    def stale(self) -> bool:
+        return self.source == "cache" and self.state != self.disk
+
+    @property
+    def summary(self) -> str:
+        if self.state is None:
+            return "—"
+        shown = {k: v for k, v in self.state.items() if k not in ("controller", "runid")}
+        return json.dumps(shown, sort_keys=True)
+
+
+@dataclass
+class RunStatus:
+    runid: str
+    wd: str
+    tasks: list[TaskView]
+    other_tasks: int
+    jobs: list[JobView]
+    controllers: list[ControllerView]
+    checklist: dict[str, bool]
+    pending: bool = field(default=False)
+
+
+def _revision(state: Optional[dict[str, Any]]) -> Optional[int]:
+    if state is None:
+        return None
+    value = state.get("revision")
+    return value if isinstance(value, int) else None
+
+
+def read_controller(ctrl: NoDbController) -> ControllerView:
+    """Read ``ctrl`` in a controller's order (cache, then file on a miss or an
+    undecodable value) without refilling the cache; also read the file."""
+    disk: Optional[dict[str, Any]]
+    try:
+        disk = ctrl.read_file()
+    except (OSError, ValueError):
+        disk = None
+    cached = ctrl.cache.get(ctrl.path)
+    if cached is not None:
+        try:
+            state = json.loads(cached)
+            if isinstance(state, dict):
+                return ControllerView(ctrl.name, ctrl.path, "cache", state, disk)
+        except ValueError:
+            pass
+    source = "file" if disk is not None else "missing"
+    return ControllerView(ctrl.name, ctrl.path, source, disk, disk)
+
+
+def _job_view(name: str, job_id: str, rq_conn: Any) -> JobView:
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+
+    try:
+        job = Job.fetch(job_id, connection=rq_conn)
+    except NoSuchJobError:
+        return JobView(name, job_id, "expired")
+    status = job.get_status(refresh=False)
+    text = str(getattr(status, "value", status) or "unknown")
+    error = None
+    if text == "failed":
+        result = job.latest_result()
+        exc = getattr(result, "exc_string", None) if result is not None else None
+        if exc:
+            error = str(exc).strip().splitlines()[-1]
+    return JobView(name, job_id, text, error)
+
+
+def collect_status(wd: str, redis_url: str, rq_conn: Any = None) -> RunStatus:
+    """Everything the page shows for the run in ``wd``. Job statuses need
+    ``rq_conn`` (a bytes connection on the RQ DB); without it they are omitted."""
+    prep = RedisPrep.getInstance(wd)
+    all_tasks = list(TaskEnum)
+    values = prep._hmget([f"timestamps:{t}" for t in all_tasks])
+    jobs: list[JobView] = []
+    if rq_conn is not None:
+        jobs = [_job_view(n, i, rq_conn) for n, i in sorted(prep.get_rq_job_ids().items())]
+    job_status = {j.name: j.status for j in jobs}
+    tasks: list[TaskView] = []
+    for task, raw in zip(all_tasks, values):
+        ts = int(raw) if raw is not None and raw.lstrip("+-").isdigit() else None
+        job = JOB_OF_TASK.get(str(task))
+        if ts is None and job is None:
+            continue
+        tasks.append(TaskView(task, ts, job, job_status.get(job) if job else None))
+    client = cache_client(redis_url)
+    try:
+        controllers = [
+            read_controller(NoDbController(wd, name, client))
+            for name in CONTROLLERS
+            if os.path.exists(os.path.join(wd, f"{name}.nodb"))
+        ]
+    finally:
+        client.close()
+    checklist = {str(k): bool(v) for k, v in prep.preflight()["checklist"].items()}
+    return RunStatus(
+        runid=os.path.basename(wd),
+        wd=wd,
+        tasks=tasks,
+        other_tasks=len(all_tasks) - len(tasks),
+        jobs=jobs,
+        controllers=controllers,
+        checklist=checklist,
+        pending=any(j.status in PENDING for j in jobs),
+    )
+
+
+def status_blueprint() -> flask.Blueprint:
+    """The ``status`` blueprint. Needs the ``rq_api`` blueprint on the same app
+    (its buttons run those endpoints) and the config ``create_app`` sets."""
+    import flask
+
+    from .app import _ApiError, _redis_conn, _run_context
+
+    bp = flask.Blueprint("status", __name__)
+
+    def error_page(e: _ApiError) -> tuple[str, int]:
+        html = flask.render_template_string(_ERROR, status=e.status, message=e.message)
+        return html, e.status
+
+    @bp.route("/runs/<string:runid>/<config>/status", methods=["GET"])
+    def run_status(runid: str, config: str) -> Response:
+        try:
+            wd = _run_context(runid, config)
+        except _ApiError as e:
+            return error_page(e)
+        with _redis_conn() as rq_conn:
+            status = collect_status(
+                wd, flask.current_app.config["REDISPREP_DEMO_REDIS_URL"], rq_conn
+            )
+        return flask.render_template_string(
+            _PAGE, s=status, config=config, actions=ACTIONS, message=flask.request.args.get("msg")
+        )
+
+    @bp.route("/runs/<string:runid>/<config>/status/<action>", methods=["POST"])
+    def run_action(runid: str, config: str, action: str) -> Response:
+        try:
+            wd = _run_context(runid, config)
+        except _ApiError as e:
+            return error_page(e)
+        back = flask.url_for("status.run_status", runid=runid, config=config)
+        if action == "warm_caches":
+            warm_caches(wd, tuple(c for c in CONTROLLERS if os.path.exists(f"{wd}/{c}.nodb")))
+            return flask.redirect(back + "?msg=caches+warmed", code=303)
+        if action not in ACTIONS:
+            return error_page(_ApiError(404, f"unknown action {action!r}"))
+        # Run the real migrated endpoint, then come back here instead of showing JSON.
+        view = flask.current_app.view_functions[ACTIONS[action][1]]
+        try:
+            result: Any = view(runid=runid, config=config)
+            reply = flask.current_app.make_response(result)
+        except _ApiError as e:
+            return error_page(e)
+        body = reply.get_json(silent=True) or {}
+        if reply.status_code != 200 or not body.get("Success"):
+            return error_page(_ApiError(reply.status_code, str(body.get("Error", body))))
+        return flask.redirect(f"{back}?msg={action}+enqueued", code=303)
+
+    return bp
+
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;
+ background:#f5f6f8;color:#1d2330}
+header{background:#1f3a5f;color:#fff;padding:14px 24px}
+header h1{margin:0;font-size:19px;font-weight:600}
+header .sub{opacity:.8;font-size:12.5px;margin-top:2px;font-family:ui-monospace,monospace}
+main{max-width:1180px;margin:0 auto;padding:16px 24px;display:grid;
+ grid-template-columns:1fr 1fr;gap:16px}
+section{background:#fff;border:1px solid #dde1e7;border-radius:8px;padding:12px 16px}
+section.wide{grid-column:1/-1}
+h2{font-size:14px;margin:0 0 8px;text-transform:uppercase;letter-spacing:.04em;color:#4a5568}
+table{border-collapse:collapse;width:100%}
+td,th{padding:4px 6px;border-bottom:1px solid #eef0f3;text-align:left;vertical-align:top}
+th{font-weight:600;color:#4a5568;font-size:12.5px}
+code{font:12px ui-monospace,SFMono-Regular,Menlo,monospace}
+.muted{color:#8a94a6}
+.badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;
+ white-space:nowrap}
+.queued,.scheduled,.deferred{background:#e2e8f0;color:#2d3748}
+.started{background:#fef3c7;color:#92400e}
+.finished{background:#d1fae5;color:#065f46}
+.failed,.stopped,.canceled,.expired{background:#fee2e2;color:#991b1b}
+.cache{background:#dbeafe;color:#1e40af}
+.file{background:#dcfce7;color:#166534}
+.missing,.stale{background:#fee2e2;color:#991b1b}
+.actions{display:flex;gap:8px;flex-wrap:wrap;align-items:center}
+.actions form{margin:0}
+button{font:inherit;padding:6px 14px;border-radius:6px;border:1px solid #1f3a5f;background:#1f3a5f;
+ color:#fff;cursor:pointer}
+button.secondary{background:#fff;color:#1f3a5f}
+.checks{display:flex;flex-wrap:wrap;gap:6px}
+.check{padding:2px 9px;border-radius:10px;font-size:12.5px;border:1px solid #dde1e7}
+.check.ok{background:#d1fae5;border-color:#a7f3d0}
+.msg{margin-left:auto;color:#4a5568}
+"""
+
+_PAGE = (
+    """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{{ s.runid }} · redisprep demo</title>
+{% if s.pending %}<meta id="autorefresh" http-equiv="refresh" content="1">{% endif %}
+<style>"""
+    + _CSS
+    + """</style></head>
+<body>
+<header><h1>Run {{ s.runid }} <span class="muted">/ {{ config }}</span></h1>
+<div class="sub">{{ s.wd }}</div></header>
+<main>
+<section class="wide"><div class="actions">
+{% for action, spec in actions.items() %}
+<form method="post" action="{{ url_for('status.run_action', runid=s.runid, config=config,
+ action=action) }}"><button id="btn-{{ action }}" type="submit">{{ spec[0] }}</button></form>
+{% endfor %}
+<form method="post" action="{{ url_for('status.run_action', runid=s.runid, config=config,
+ action='warm_caches') }}"><button id="btn-warm_caches" class="secondary" type="submit">
+Warm caches</button></form>
+<span class="msg" id="msg">{% if s.pending %}job running — refreshing every second{% elif message
+ %}{{ message }}{% endif %}</span>
+</div></section>
+
+<section><h2>Tasks</h2>
+<table><tr><th>task</th><th>timestamp</th><th>job</th></tr>
+{% for t in s.tasks %}<tr>
+<td>{{ t.task.emoji() }} {{ t.task.label() }} <code class="muted">{{ t.task }}</code></td>
+<td id="ts-{{ t.task }}" data-ts="{{ t.timestamp if t.timestamp is not none else '' }}">
+{{ t.when }}</td>
+<td id="job-{{ t.task }}">{% if t.job_status %}<span class="badge {{ t.job_status }}">
+{{ t.job_status }}</span>{% else %}<span class="muted">—</span>{% endif %}</td>
+</tr>{% endfor %}
+</table>
+<p class="muted">{{ s.other_tasks }} other tasks have no timestamp.</p>
+</section>
+
+<section><h2>RQ jobs</h2>
+{% if s.jobs %}<table><tr><th>name</th><th>job id</th><th>status</th></tr>
+{% for j in s.jobs %}<tr><td><code>{{ j.name }}</code></td><td><code>{{ j.job_id[:12] }}</code></td>
+<td id="jobstatus-{{ j.name }}"><span class="badge {{ j.status }}">{{ j.status }}</span>
+{% if j.error %}<div class="muted">{{ j.error }}</div>{% endif %}</td></tr>{% endfor %}
+</table>{% else %}<p class="muted">No job recorded yet: press a button.</p>{% endif %}
+<h2 style="margin-top:14px">Preflight</h2>
+<div class="checks">{% for name, ok in s.checklist.items() %}
+<span id="check-{{ name }}" data-ok="{{ 'true' if ok else 'false' }}"
+ class="check{{ ' ok' if ok else '' }}">{{ '✓' if ok else '·' }} {{ name }}</span>
+{% endfor %}</div>
+</section>
+
+<section class="wide"><h2>Controllers (as a controller reads them: DB 13 cache, else the
+.nodb file)</h2>
+<table><tr><th>controller</th><th>source</th><th>state read</th><th>on disk</th></tr>
+{% for c in s.controllers %}<tr>
+<td><code>{{ c.name }}.nodb</code></td>
+<td id="source-{{ c.name }}" data-source="{{ c.source }}">{% if c.source == 'cache' %}
+<span class="badge cache">served from cache</span>{% elif c.source == 'file' %}
+<span class="badge file">read from file</span>{% else %}<span class="badge missing">missing</span>
+{% endif %}{% if c.stale %} <span class="badge stale">stale</span>{% endif %}</td>
+<td id="state-{{ c.name }}" data-revision="{{ c.revision if c.revision is not none else '' }}">
+<code>{{ c.summary }}</code></td>
+<td id="disk-{{ c.name }}" data-revision="{{ c.disk_revision if c.disk_revision is not none
+ else '' }}"><code>rev {{ c.disk_revision }}</code></td>
+</tr>{% endfor %}
+</table>
+<p class="muted">The page does not refill the cache on a miss, so "read from file" marks exactly
+the caches invalidation removed; "Warm caches" reads every controller like wepppy's pages do.</p>
+</section>
+</main></body></html>
+"""
+)
+
+_ERROR = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Error {{ status }}
+</title></head><body><h1>Error {{ status }}</h1><p id="error">{{ message }}</p></body></html>
+"""

@@ -1,0 +1,397 @@
+"""``python -m redisprep demo``: the wepppy-shaped app, live.
+
+Starts a private ``redis-server`` (or uses ``--redis-url``), one real forking RQ
+worker process, and the Flask app (the migrated ``rq_api`` endpoints plus the
+run status page) on a local port; creates a sample run with warm caches and
+prints the status page URL. Runs until Ctrl-C, then stops the web server, the
+worker and the private Redis in that order.
+
+``--once`` runs one scripted round instead: it enqueues "build climate" through
+the HTTP endpoint, waits for the worker (printing progress), prints the
+timestamps, the cache keys the rules invalidate (present before, gone after) and
+where a controller's state comes from before and after, then a ``RESULT {json}``
+line, and exits 0 when everything happened as it should.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Optional
+
+if TYPE_CHECKING:
+    import flask
+    from werkzeug.serving import BaseWSGIServer
+
+    from ._demo.status import RunStatus
+    from ._server import RedisServer
+
+__all__ = ["main", "make_app"]
+
+WORKER_START_LIMIT = 60.0
+
+
+def make_app(runs_root: str, redis_url: str, queue_name: str = "redisprep-demo") -> flask.Flask:
+    """The demo app (``rq_api`` endpoints) plus the run status page."""
+    from ._demo.app import create_app
+    from ._demo.status import status_blueprint
+
+    app = create_app(runs_root, redis_url, queue_name)
+    if "status" not in app.blueprints:
+        app.register_blueprint(status_blueprint())
+    return app
+
+
+def _say(*parts: object) -> None:
+    print(*parts, flush=True)
+
+
+def _safe_url(url: str) -> str:
+    """``url`` without its password, for printing."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urllib.parse.urlunsplit(parts._replace(netloc=user + netloc))
+
+
+class _Stop(Exception):
+    """SIGTERM: shut down like Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: Optional[FrameType]) -> None:
+    raise _Stop
+
+
+class Demo:
+    """The demo's processes: private Redis, RQ worker, web server, sample run."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.redis: Optional[RedisServer] = None
+        self.redis_url: str = args.redis_url or ""
+        self.own_root = args.runs_root is None
+        self.runs_root = os.path.abspath(
+            args.runs_root or tempfile.mkdtemp(prefix="redisprep-demo-")
+        )
+        self.worker: Optional[subprocess.Popen[bytes]] = None
+        self.server: Optional[BaseWSGIServer] = None
+        self.thread: Optional[threading.Thread] = None
+        self.wd = ""
+        self.base = ""
+
+    @property
+    def status_url(self) -> str:
+        return f"{self.base}/runs/{self.args.runid}/{self.args.config}/status"
+
+    def start(self) -> None:
+        import logging
+
+        from werkzeug.serving import make_server
+
+        from ._demo.runs import create_sample_run, warm_caches
+        from ._server import RedisServer
+
+        if not self.redis_url:
+            _say("==> starting a private redis-server")
+            self.redis = RedisServer(new_session=True).start()
+            self.redis_url = self.redis.url
+        _say(f"    Redis: {_safe_url(self.redis_url)}")
+
+        app = make_app(self.runs_root, self.redis_url, self.args.queue)
+        self.wd = create_sample_run(self.runs_root, self.args.runid, self.args.config)
+        keys = warm_caches(self.wd)
+        _say(f"==> sample run {self.args.runid!r} in {self.wd} ({len(keys)} controllers cached)")
+
+        _say("==> starting one RQ worker (forks a work horse per job)")
+        self.worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "redisprep._demo.worker",
+                "--url",
+                self.redis_url,
+                "--runs-root",
+                self.runs_root,
+                "--queue",
+                self.args.queue,
+            ],
+            start_new_session=True,
+        )
+        self._wait_worker()
+
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+        self.server = make_server(self.args.host, self.args.port, app, threaded=True)
+        self.base = f"http://{self.args.host}:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        _say(f"==> status page: {self.status_url}")
+
+    def _wait_worker(self) -> None:
+        """Wait (bounded, with progress) until the worker has registered with RQ."""
+        from rq import Worker
+
+        from ._demo.app import rq_connection
+
+        assert self.worker is not None
+        conn = rq_connection(self.redis_url)
+        start = time.monotonic()
+        next_report = start + 1.0
+        try:
+            while True:
+                if self.worker.poll() is not None:
+                    raise RuntimeError(f"the RQ worker exited with code {self.worker.returncode}")
+                if any(self.args.queue in w.queue_names() for w in Worker.all(connection=conn)):
+                    _say(f"    worker pid {self.worker.pid} ready")
+                    return
+                now = time.monotonic()
+                if now - start > WORKER_START_LIMIT:
+                    raise RuntimeError(f"the RQ worker did not start in {WORKER_START_LIMIT:.0f} s")
+                if now >= next_report:
+                    _say(f"    waiting for the worker to start... {now - start:.0f} s")
+                    next_report = now + 1.0
+                time.sleep(0.05)
+        finally:
+            conn.close()
+
+    def serve(self) -> int:
+        _say("    open it in a browser; Ctrl-C stops the demo")
+        assert self.worker is not None
+        while True:
+            if self.worker.poll() is not None:
+                _say(f"error: the RQ worker exited with code {self.worker.returncode}")
+                return 1
+            time.sleep(0.5)
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+        if self.worker is not None and self.worker.poll() is None:
+            _say("==> stopping the RQ worker")
+            self.worker.send_signal(signal.SIGTERM)  # RQ: warm shutdown
+            try:
+                self.worker.wait(15)
+            except subprocess.TimeoutExpired:
+                self.worker.kill()
+                self.worker.wait(5)
+        self.worker = None
+        if self.redis is not None:
+            _say("==> stopping the private redis-server")
+            self.redis.cleanup()
+            self.redis = None
+        if self.own_root:
+            shutil.rmtree(self.runs_root, ignore_errors=True)
+        _say("==> stopped")
+
+    # --once ---------------------------------------------------------------
+
+    def _post(self, path: str) -> dict[str, Any]:
+        req = urllib.request.Request(self.base + path, data=b"", method="POST")
+        with urllib.request.urlopen(req, timeout=30) as reply:
+            body: dict[str, Any] = json.loads(reply.read())
+        return body
+
+    def _wait_job(self, job_id: str, rq_conn: Any) -> str:
+        from rq.job import Job
+
+        job = Job.fetch(job_id, connection=rq_conn)
+        start = time.monotonic()
+        last = ""
+        next_report = start + 1.0
+        while True:
+            status = str(getattr(job.get_status(), "value", job.get_status()))
+            now = time.monotonic()
+            if status != last:
+                _say(f"    job {status} ({now - start:.1f} s)")
+                last = status
+            if status in ("finished", "failed", "stopped", "canceled"):
+                return status
+            if now - start > self.args.timeout:
+                _say(f"    gave up after {self.args.timeout:.0f} s")
+                return status
+            if now >= next_report:
+                _say(f"    waiting for the worker... job {status} ({now - start:.0f} s)")
+                next_report = now + 1.0
+            time.sleep(0.05)
+
+    def run_once(self) -> int:
+        from ._demo.app import rq_connection
+        from ._demo.nodb import cache_client
+        from ._demo.status import collect_status
+        from .prep import RedisPrep
+        from .task import TaskEnum
+
+        task = TaskEnum.build_climate
+        prep = RedisPrep.getInstance(self.wd)
+        rule_keys = sorted({k for entry in prep.explain(task) for k in entry["keys"]})
+        cache = cache_client(self.redis_url)
+        rq_conn = rq_connection(self.redis_url)
+        try:
+            before = collect_status(self.wd, self.redis_url, rq_conn)
+            run_keys = [c.key for c in before.controllers]
+            present_before = [k for k in run_keys if cache.exists(k)]
+
+            _say(f"==> POST /runs/{self.args.runid}/{self.args.config}/rq/api/build_climate")
+            reply = self._post(f"/runs/{self.args.runid}/{self.args.config}/rq/api/build_climate")
+            job_id = str(reply["job_id"])
+            _say(
+                f"    enqueued job {job_id}; recorded as rq:build_climate_rq = "
+                f"{prep.get_rq_job_id('build_climate_rq')}"
+            )
+            status = self._wait_job(job_id, rq_conn)
+
+            after = collect_status(self.wd, self.redis_url, rq_conn)
+            present_after = [k for k in run_keys if cache.exists(k)]
+            with urllib.request.urlopen(self.status_url, timeout=30) as page:
+                html = page.read().decode()
+        finally:
+            cache.close()
+            rq_conn.close()
+
+        _print_round(task, before, after, rule_keys, present_before, present_after)
+        ts_before = _timestamp(before, str(task))
+        ts_after = _timestamp(after, str(task))
+        climate_before = _controller(before, "climate")
+        climate_after = _controller(after, "climate")
+        untouched = [k for k in present_before if k not in rule_keys]
+        page_ok = f'id="ts-{task}" data-ts="{ts_after}"' in html and (
+            'id="source-climate" data-source="file"' in html
+        )
+        result = {
+            "status_url": self.status_url,
+            "redis_url": _safe_url(self.redis_url),
+            "runs_root": self.runs_root,
+            "wd": self.wd,
+            "runid": self.args.runid,
+            "job_id": job_id,
+            "job_status": status,
+            "timestamp_before": ts_before,
+            "timestamp_after": ts_after,
+            "invalidated_keys": rule_keys,
+            "keys_present_before": present_before,
+            "keys_present_after": present_after,
+            "climate_before": climate_before,
+            "climate_after": climate_after,
+            "status_page_ok": page_ok,
+        }
+        problems = []
+        if status != "finished":
+            problems.append(f"the job ended {status}")
+        if ts_after is None or ts_after == ts_before:
+            problems.append("no new build_climate timestamp")
+        if any(k in present_after for k in rule_keys):
+            problems.append("cache keys the rules name are still present")
+        if any(k not in present_after for k in untouched):
+            problems.append("an unrelated cache key disappeared")
+        if climate_after["source"] != "file" or climate_after["revision"] != (
+            (climate_before["revision"] or 0) + 1
+        ):
+            problems.append("the climate state did not come fresh from its file")
+        if not page_ok:
+            problems.append("the status page does not show the new timestamp and state")
+        result["ok"] = not problems
+        _say("RESULT " + json.dumps(result, sort_keys=True))
+        for problem in problems:
+            _say(f"error: {problem}")
+        if not problems:
+            gone = [k for k in present_before if k in rule_keys]
+            _say(f"==> OK: build_climate deleted {len(gone)} cache keys of this run at completion")
+        return 0 if not problems else 1
+
+
+def _timestamp(status: RunStatus, task: str) -> Optional[int]:
+    return next((t.timestamp for t in status.tasks if str(t.task) == task), None)
+
+
+def _controller(status: RunStatus, name: str) -> dict[str, Any]:
+    c = next(c for c in status.controllers if c.name == name)
+    return {"source": c.source, "revision": c.revision, "disk_revision": c.disk_revision}
+
+
+def _print_round(
+    task: Any,
+    before: RunStatus,
+    after: RunStatus,
+    rule_keys: list[str],
+    present_before: list[str],
+    present_after: list[str],
+) -> None:
+    label = {"cache": "served from cache", "file": "read from file", "missing": "missing"}
+    _say(f"==> before -> after ({task.emoji()} {task.label()})")
+    _say("  timestamps:")
+    for t_before, t_after in zip(before.tasks, after.tasks):
+        if t_before.timestamp != t_after.timestamp or str(t_before.task) == str(task):
+            _say(
+                f"    {t_after.task.label()} ({t_after.task}): {t_before.timestamp} -> "
+                f"{t_after.timestamp}"
+            )
+    _say(f"  cache keys (DB 13) the rules invalidate for {task}:")
+    for key in rule_keys:
+        if key in present_before:
+            now = "still present" if key in present_after else "gone"
+            _say(f"    {key}: present -> {now}")
+    absent = [k for k in rule_keys if k not in present_before]
+    _say(f"    (+ {len(absent)} keys of controllers this run does not have)")
+    kept = [k for k in present_after if k not in rule_keys]
+    _say(f"  other cache keys of the run: {len(kept)} still present")
+    _say("  controllers (as a controller reads them):")
+    for c_before, c_after in zip(before.controllers, after.controllers):
+        if c_before.source != c_after.source or c_before.state != c_after.state:
+            _say(
+                f"    {c_after.name}: {label[c_before.source]} rev {c_before.revision} -> "
+                f"{label[c_after.source]} rev {c_after.revision}"
+            )
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m redisprep demo",
+        description="Run the wepppy-shaped demo: private Redis, one RQ worker, the Flask app "
+        "and a run status page.",
+    )
+    parser.add_argument("--redis-url", default=None, help="use this Redis (default: start one)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="web port (default: a free one)")
+    parser.add_argument("--runs-root", default=None, help="run folders (default: a temp folder)")
+    parser.add_argument("--runid", default="demo-run")
+    parser.add_argument("--config", default="dev_unit")
+    parser.add_argument("--queue", default="redisprep-demo", help="RQ queue name")
+    parser.add_argument("--timeout", type=float, default=60.0, help="--once: job wait limit (s)")
+    parser.add_argument("--once", action="store_true", help="run one scripted round and exit")
+    args = parser.parse_args(argv)
+
+    demo = Demo(args)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        demo.start()
+        return demo.run_once() if args.once else demo.serve()
+    except (KeyboardInterrupt, _Stop):
+        _say("\n==> shutting down")
+        return 0
+    except Exception as e:  # report any failure in one line, then shut down
+        _say(f"error: {type(e).__name__}: {e}")
+        return 1
+    finally:
+        demo.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
