@@ -318,7 +318,8 @@ _PAGE = (
     """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>{{ s.runid }} · redisprep demo</title>
-{% if s.pending %}<meta id="autorefresh" http-equiv="refresh" content="1">{% endif %}
+{% if s.pending %}<meta id="autorefresh" http-equiv="refresh" content="1; url={{
+ url_for('status.run_status', runid=s.runid, config=config) }}">{% endif %}
 <style>"""
     + _CSS
     + """</style></head>

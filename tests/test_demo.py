@@ -1,0 +1,228 @@
+"""The demo (``python -m redisprep demo``) and its run status page.
+
+``--once`` runs as a subprocess with its own private Redis, a real forking RQ
+worker and the Flask app on a real port; the tests check what it prints against
+what is left in Redis and on disk. The status page's forms and errors are
+checked through the Flask test client."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from rq import Queue, Worker
+from rq.job import Job
+
+from redisprep import RedisPrep, Rules, TaskEnum
+from redisprep._demo import CONTROLLERS, create_sample_run, warm_caches
+from redisprep._demo.app import RQ_DB
+from redisprep.demo import make_app
+from support.demo_proc import DEMO_CMD, demo_env, run_once
+from support.redis_server import free_port, url_with_db
+
+pytestmark = pytest.mark.slow
+
+
+def _result(output: str) -> dict[str, Any]:
+    lines = [line for line in output.splitlines() if line.startswith("RESULT ")]
+    assert len(lines) == 1, output
+    result: dict[str, Any] = json.loads(lines[0][len("RESULT ") :])
+    return result
+
+
+def _nodb(wd: str, name: str) -> dict[str, Any]:
+    state: dict[str, Any] = json.loads(Path(wd, f"{name}.nodb").read_text())
+    return state
+
+
+def test_once_on_its_private_redis(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    done = run_once(["--runs-root", str(runs), "--runid", "once-run"])
+    out = done.stdout
+    assert done.returncode == 0, out
+    result = _result(out)
+    wd = str(runs / "once-run")
+    assert result["ok"] is True and result["wd"] == wd and result["job_status"] == "finished"
+
+    # What it printed, before -> after.
+    climate_key = os.path.join(wd, "climate.nodb")
+    assert "starting a private redis-server" in out
+    assert "job finished" in out
+    assert f"{climate_key}: present -> gone" in out
+    assert "climate: served from cache rev 0 -> read from file rev 1" in out
+    assert f"Build Climate (build_climate): None -> {result['timestamp_after']}" in out
+    assert result["climate_before"] == {"source": "cache", "revision": 0, "disk_revision": 0}
+    assert result["climate_after"] == {"source": "file", "revision": 1, "disk_revision": 1}
+    assert climate_key in result["keys_present_before"]
+    assert climate_key in result["invalidated_keys"]
+    assert not set(result["invalidated_keys"]) & set(result["keys_present_after"])
+    # Controllers the rules do not cascade to kept their cache keys.
+    assert os.path.join(wd, "watershed.nodb") in result["keys_present_after"]
+
+    # What is on disk matches: the job rewrote climate.nodb, the prep dump holds
+    # the timestamp and the job id it reported.
+    assert _nodb(wd, "climate")["revision"] == 1
+    assert _nodb(wd, "climate")["built_by"] == "build_climate"
+    assert _nodb(wd, "watershed")["revision"] == 0
+    dump = json.loads(Path(wd, "redisprep.dump").read_text())
+    assert dump["timestamps:build_climate"] == str(result["timestamp_after"])
+    assert dump["rq:build_climate_rq"] == result["job_id"]
+
+    # Shut down cleanly: its private Redis is gone.
+    port = urllib.parse.urlsplit(result["redis_url"]).port
+    with pytest.raises(redis.exceptions.ConnectionError):
+        redis.Redis(port=port, socket_connect_timeout=1).ping()
+    assert out.rstrip().endswith("==> stopped")
+
+
+def test_once_on_a_given_redis_leaves_the_reported_state(tmp_path: Path, redis_info: Any) -> None:
+    runs = tmp_path / "runs"
+    done = run_once(
+        ["--redis-url", redis_info.url, "--runs-root", str(runs), "--queue", "demo-test-q"]
+    )
+    assert done.returncode == 0, done.stdout
+    assert "starting a private redis-server" not in done.stdout
+    result = _result(done.stdout)
+    wd = result["wd"]
+
+    # The prep hash in DB 0 holds exactly what it reported.
+    prep = RedisPrep.getInstance(wd)
+    assert prep[TaskEnum.build_climate] == result["timestamp_after"]
+    assert prep.get_rq_job_id("build_climate_rq") == result["job_id"]
+
+    # DB 13: every invalidated key is absent, every other key it reported is there.
+    r13 = redis_info.client(13)
+    assert result["invalidated_keys"]
+    assert not any(r13.exists(k) for k in result["invalidated_keys"])
+    assert result["keys_present_after"]
+    for key in result["keys_present_after"]:
+        assert r13.ttl(key) > 0
+        assert json.loads(r13.get(key)) == json.loads(Path(key).read_text())
+
+    # The RQ job finished in the real worker, which then shut down and deregistered.
+    rq_conn = redis.Redis.from_url(url_with_db(redis_info.url, RQ_DB))
+    try:
+        job = Job.fetch(result["job_id"], connection=rq_conn)
+        assert job.get_status() == "finished"
+        assert job.return_value()["revision"] == 1
+        assert Worker.all(queue=Queue("demo-test-q", connection=rq_conn)) == []
+    finally:
+        rq_conn.close()
+
+
+def test_once_reports_an_unreachable_redis(tmp_path: Path) -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    done = run_once(["--redis-url", url, "--runs-root", str(tmp_path)], timeout=60)
+    assert done.returncode == 1
+    assert re.search(r"^error: RedisConnectionError: .*127\.0\.0\.1", done.stdout, re.M), (
+        done.stdout
+    )
+
+
+def test_missing_redis_server_is_a_clear_error(tmp_path: Path) -> None:
+    import subprocess
+
+    env = demo_env()
+    env["PATH"] = os.path.dirname(sys.executable)  # no redis-server on it
+    done = subprocess.run(
+        [*DEMO_CMD, "--once", "--runs-root", str(tmp_path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "error: RedisServerError: redis-server is not installed" in done.stdout
+
+
+# The status page through the Flask test client (no worker: jobs stay queued).
+
+
+@pytest.fixture
+def app_run(tmp_path: Path, redis_info: Any) -> tuple[Any, str]:
+    runs = tmp_path / "runs"
+    app = make_app(str(runs), redis_info.url, "status-test-q")
+    wd = create_sample_run(str(runs), "page-run")
+    warm_caches(wd)
+    return app, wd
+
+
+def _attr(html: str, element_id: str, attr: str) -> str:
+    m = re.search(rf'id="{re.escape(element_id)}"[^>]*?{attr}="([^"]*)"', html)
+    assert m, f"no {element_id}[{attr}] in page"
+    return m.group(1)
+
+
+def test_status_page_shows_the_run(app_run: tuple[Any, str]) -> None:
+    app, wd = app_run
+    prep = RedisPrep.getInstance(wd)
+    prep.timestamp(TaskEnum.abstract_watershed)
+    html = app.test_client().get("/runs/page-run/dev_unit/status").get_data(as_text=True)
+    assert f'data-ts="{prep[TaskEnum.abstract_watershed]}"' in html
+    assert "💎 Abstract Watershed" in html and "☁️ Build Climate" in html
+    assert _attr(html, "ts-build_climate", "data-ts") == ""
+    # abstract_watershed invalidated watershed and what the rules cascade to:
+    # exactly those rows are read from file, the rest still come from the cache.
+    cascade = set(Rules.load().controllers_for(TaskEnum.abstract_watershed))
+    assert {"watershed", "climate"} <= cascade and "topaz" not in cascade
+    for name in CONTROLLERS:
+        expected = "file" if name in cascade else "cache"
+        assert _attr(html, f"source-{name}", "data-source") == expected, name
+        assert _attr(html, f"state-{name}", "data-revision") == "0"
+    checklist = prep.preflight()["checklist"]
+    for name, ok in checklist.items():
+        assert _attr(html, f"check-{name}", "data-ok") == ("true" if ok else "false")
+    assert 'id="autorefresh"' not in html
+    # The page observes: it does not refill the caches invalidation removed.
+    html = app.test_client().get("/runs/page-run/dev_unit/status").get_data(as_text=True)
+    assert _attr(html, "source-watershed", "data-source") == "file"
+
+
+def test_status_form_runs_the_migrated_endpoint(app_run: tuple[Any, str], r13: Any) -> None:
+    app, wd = app_run
+    client = app.test_client()
+    reply = client.post("/runs/page-run/dev_unit/status/build_climate")
+    assert reply.status_code == 303
+    assert reply.headers["Location"].endswith(
+        "/runs/page-run/dev_unit/status?msg=build_climate+enqueued"
+    )
+    job_id = RedisPrep.getInstance(wd).get_rq_job_id("build_climate_rq")
+    assert job_id
+    html = client.get(reply.headers["Location"]).get_data(as_text=True)
+    assert 'id="autorefresh" http-equiv="refresh"' in html
+    assert "queued" in html and _attr(html, "ts-build_climate", "data-ts") == ""
+    # Migrated: enqueueing removed nothing, the cache is still there.
+    assert r13.exists(os.path.join(wd, "climate.nodb"))
+
+    # "Warm caches" reads through like a controller: invalidated keys come back.
+    RedisPrep.getInstance(wd).timestamp(TaskEnum.build_climate)
+    assert not r13.exists(os.path.join(wd, "climate.nodb"))
+    assert client.post("/runs/page-run/dev_unit/status/warm_caches").status_code == 303
+    assert r13.exists(os.path.join(wd, "climate.nodb"))
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("get", "/runs/nope/dev_unit/status", 404),
+        ("get", "/runs/page-run/other_cfg/status", 400),
+        ("post", "/runs/page-run/dev_unit/status/rm_rf", 404),
+        ("post", "/runs/nope/dev_unit/status/build_climate", 404),
+    ],
+)
+def test_status_errors_are_clean_pages(
+    app_run: tuple[Any, str], method: str, path: str, status: int
+) -> None:
+    app, _wd = app_run
+    reply = getattr(app.test_client(), method)(path)
+    assert reply.status_code == status
+    assert '<p id="error">' in reply.get_data(as_text=True)
