@@ -375,9 +375,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
 
     demo = Demo(args)
-    previous = None
+    previous = previous_int = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        # Ctrl-C must work even when started from a shell that ignores SIGINT
+        # for background jobs.
+        previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         demo.start()
         return demo.run_once() if args.once else demo.serve()
@@ -391,6 +394,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         demo.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        if previous_int is not None:
+            signal.signal(signal.SIGINT, previous_int)
 
 
 if __name__ == "__main__":
