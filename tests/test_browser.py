@@ -99,34 +99,62 @@ def screenshot_on_failure(browser: Any, folder: Path) -> Iterator[None]:
         raise
 
 
-def _attr(browser: Any, element_id: str, attr: str) -> str:
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+_SNAPSHOT_JS = """
+if (document.readyState !== "complete") { return null; }
+const out = {};
+for (const el of document.querySelectorAll("[id]")) {
+  const attrs = {};
+  for (const a of el.attributes) { attrs[a.name] = a.value; }
+  out[el.id] = {text: el.innerText === undefined ? "" : el.innerText.trim(), attrs: attrs};
+}
+return {title: document.title, ids: out};
+"""
+
+
+class Page:
+    """Every element with an id, read from one loaded document in one script call
+    (the page refreshes itself, so separate lookups could straddle two documents)."""
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self.title: str = raw["title"]
+        self.ids: dict[str, Any] = raw["ids"]
+
+    def attr(self, element_id: str, name: str) -> str:
+        if element_id not in self.ids:
+            return "<absent>"
+        return str(self.ids[element_id]["attrs"].get(name, ""))
+
+    def text(self, element_id: str) -> str:
+        if element_id not in self.ids:
+            return "<absent>"
+        return str(self.ids[element_id]["text"])
+
+
+def _snapshot(browser: Any) -> Page | None:
+    from selenium.common.exceptions import WebDriverException
 
     try:
-        value = browser.find_element("id", element_id).get_attribute(attr)
-    except (NoSuchElementException, StaleElementReferenceException):
-        return "<absent>"
-    return str(value) if value is not None else ""
+        raw = browser.execute_script(_SNAPSHOT_JS)
+    except WebDriverException:  # navigating: the next poll reads the new document
+        return None
+    return Page(raw) if raw else None
 
 
-def _text(browser: Any, element_id: str) -> str:
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
-
-    try:
-        return str(browser.find_element("id", element_id).text).strip()
-    except (NoSuchElementException, StaleElementReferenceException):
-        return "<absent>"
-
-
-def _wait(browser: Any, what: str, predicate: Any) -> None:
-    """Wait (bounded) while the page refreshes itself; no reloads by the test."""
+def _wait(browser: Any, what: str, predicate: Any) -> Page:
+    """Wait (bounded) while the page refreshes itself; no reloads by the test.
+    Returns the snapshot that satisfied ``predicate``."""
     from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
+    def check(b: Any) -> Page | bool:
+        page = _snapshot(b)
+        return page if page is not None and predicate(page) else False
+
     try:
-        WebDriverWait(browser, WAIT, poll_frequency=0.1).until(lambda b: predicate(b))
+        page: Page = WebDriverWait(browser, WAIT, poll_frequency=0.1).until(check)
     except TimeoutException:
         raise AssertionError(f"page never showed: {what}") from None
+    return page
 
 
 def _click(browser: Any, button_id: str) -> None:
@@ -155,12 +183,12 @@ def test_build_climate_then_run_wepp_in_chromium(
 
     with contextlib.closing(r0), contextlib.closing(r13), screenshot_on_failure(driver, tmp_path):
         driver.get(url)
-        assert "browser-run" in driver.title
+        page = _wait(driver, "the status page", lambda p: "browser-run" in p.title)
         # A fresh run: no climate timestamp, climate served from the warm cache.
-        assert _attr(driver, "ts-build_climate", "data-ts") == ""
-        assert _attr(driver, "source-climate", "data-source") == "cache"
-        assert _attr(driver, "state-climate", "data-revision") == "0"
-        assert _attr(driver, "autorefresh", "content") == "<absent>"
+        assert page.attr("ts-build_climate", "data-ts") == ""
+        assert page.attr("source-climate", "data-source") == "cache"
+        assert page.attr("state-climate", "data-revision") == "0"
+        assert page.attr("autorefresh", "content") == "<absent>"
 
         # Hold the job between its work and its timestamp, then click.
         jobs.hold(wd, "build_climate")
@@ -169,58 +197,58 @@ def test_build_climate_then_run_wepp_in_chromium(
             assert jobs.wait_reached(wd, "build_climate", timeout=WAIT)
             # The job has rewritten climate.nodb but not finished: the page keeps
             # refreshing and shows the stale cached copy next to the new file.
-            _wait(
+            page = _wait(
                 driver,
-                "climate file rev 1 while the cache still serves rev 0",
-                lambda b: _attr(b, "disk-climate", "data-revision") == "1",
+                "climate file rev 1 while the job runs",
+                lambda p: p.attr("disk-climate", "data-revision") == "1",
             )
-            assert _attr(driver, "source-climate", "data-source") == "cache"
-            assert _attr(driver, "state-climate", "data-revision") == "0"
-            assert "stale" in _text(driver, "source-climate")
-            assert _text(driver, "jobstatus-build_climate_rq") == "started"
-            assert _attr(driver, "autorefresh", "content").startswith("1; url=")
-            assert _attr(driver, "ts-build_climate", "data-ts") == ""
+            assert page.attr("source-climate", "data-source") == "cache"
+            assert page.attr("state-climate", "data-revision") == "0"
+            assert "stale" in page.text("source-climate")
+            assert page.text("jobstatus-build_climate_rq") == "started"
+            assert page.attr("autorefresh", "content").startswith("1; url=")
+            assert page.attr("ts-build_climate", "data-ts") == ""
             assert r13.exists(climate_key)  # nothing invalidated at start
         finally:
             jobs.release(wd, "build_climate")
 
         # Completion: the page (refreshing itself) shows the job finished, the new
         # timestamp and the new state, read from file after the invalidation.
-        _wait(
+        page = _wait(
             driver,
             "build_climate_rq finished",
-            lambda b: _text(b, "jobstatus-build_climate_rq") == "finished",
+            lambda p: p.text("jobstatus-build_climate_rq") == "finished",
         )
         stamped = r0.hget("browser-run", "timestamps:build_climate")
         assert stamped is not None
-        assert _attr(driver, "ts-build_climate", "data-ts") == stamped
-        assert _text(driver, "job-build_climate") == "finished"
-        assert _attr(driver, "source-climate", "data-source") == "file"
-        assert _text(driver, "source-climate") == "read from file"
-        assert _attr(driver, "state-climate", "data-revision") == "1"
-        assert '"built_by": "build_climate"' in _text(driver, "state-climate")
+        assert page.attr("ts-build_climate", "data-ts") == stamped
+        assert page.text("job-build_climate") == "finished"
+        assert page.attr("source-climate", "data-source") == "file"
+        assert page.text("source-climate") == "read from file"
+        assert page.attr("state-climate", "data-revision") == "1"
+        assert '"built_by": "build_climate"' in page.text("state-climate")
         assert _nodb_revision(wd, "climate") == 1
         assert not r13.exists(climate_key)
         # Controllers outside the rules' cascade are still served from cache.
-        assert _attr(driver, "source-topaz", "data-source") == "cache"
-        assert _attr(driver, "autorefresh", "content") == "<absent>"
+        assert page.attr("source-topaz", "data-source") == "cache"
+        assert page.attr("autorefresh", "content") == "<absent>"
         shot = os.environ.get("REDISPREP_SCREENSHOT")
         if shot:
             driver.save_screenshot(shot)
 
         # ... then run WEPP: its timestamps appear and wepp is read fresh from file.
         _click(driver, "btn-run_wepp")
-        _wait(
+        page = _wait(
             driver,
             "run_wepp_rq finished",
-            lambda b: _text(b, "jobstatus-run_wepp_rq") == "finished",
+            lambda p: p.text("jobstatus-run_wepp_rq") == "finished",
         )
         for task in ("run_wepp_hillslopes", "run_wepp_watershed"):
-            assert _attr(driver, f"ts-{task}", "data-ts") == r0.hget(
-                "browser-run", f"timestamps:{task}"
-            )
-        assert _attr(driver, "source-wepp", "data-source") == "file"
-        assert _attr(driver, "state-wepp", "data-revision") == "1"
+            stamp = r0.hget("browser-run", f"timestamps:{task}")
+            assert stamp is not None
+            assert page.attr(f"ts-{task}", "data-ts") == stamp
+        assert page.attr("source-wepp", "data-source") == "file"
+        assert page.attr("state-wepp", "data-revision") == "1"
         assert _nodb_revision(wd, "wepp") == 1
         # The climate build is still shown as done.
-        assert _attr(driver, "ts-build_climate", "data-ts") == stamped
+        assert page.attr("ts-build_climate", "data-ts") == stamped
