@@ -205,7 +205,7 @@ def test_build_climate_then_run_wepp_in_chromium(
             assert page.attr("source-climate", "data-source") == "cache"
             assert page.attr("state-climate", "data-revision") == "0"
             assert "stale" in page.text("source-climate")
-            assert page.text("jobstatus-build_climate_rq") == "started"
+            assert page.text("jobstatus-build_climate_rq") == "running"
             assert page.attr("autorefresh", "content").startswith("1; url=")
             assert page.attr("ts-build_climate", "data-ts") == ""
             assert r13.exists(climate_key)  # nothing invalidated at start

@@ -21,10 +21,11 @@ from rq import Queue, Worker
 from rq.job import Job
 
 from redisprep import RedisPrep, Rules, TaskEnum
-from redisprep._demo import CONTROLLERS, create_sample_run, warm_caches
+from redisprep._demo import CONTROLLERS, create_sample_run, jobs, warm_caches
 from redisprep._demo.app import RQ_DB
 from redisprep.demo import make_app
 from support.demo_proc import DEMO_CMD, demo_env, run_once
+from support.integration import Workers
 from support.redis_server import free_port, url_with_db
 
 pytestmark = pytest.mark.slow
@@ -226,3 +227,39 @@ def test_status_errors_are_clean_pages(
     reply = getattr(app.test_client(), method)(path)
     assert reply.status_code == status
     assert '<p id="error">' in reply.get_data(as_text=True)
+
+
+def test_status_page_after_a_failed_and_a_finished_job(
+    app_run: tuple[Any, str], redis_info: Any, r13: Any
+) -> None:
+    app, wd = app_run
+    client = app.test_client()
+    workers = Workers(redis_info.url, os.path.dirname(wd), "status-test-q")
+    try:
+        # A failing job (real forking worker): shown failed with its error; no
+        # timestamp, nothing invalidated, the page stops refreshing.
+        jobs.set_failure(wd, "build_climate")
+        assert client.post("/runs/page-run/dev_unit/status/build_climate").status_code == 303
+        workers.drain()
+        html = client.get("/runs/page-run/dev_unit/status").get_data(as_text=True)
+        assert re.search(r'id="jobstatus-build_climate_rq">.*?failed</span>', html, re.S)
+        assert "DemoJobError: build_climate: failing on demand" in html
+        assert _attr(html, "ts-build_climate", "data-ts") == ""
+        assert _attr(html, "source-climate", "data-source") == "cache"
+        assert "stale" in html  # the job rewrote the file before failing
+        assert 'id="autorefresh"' not in html
+
+        # The same endpoint again, succeeding: finished, stamped, read from file.
+        jobs.set_failure(wd, "build_climate", on=False)
+        assert client.post("/runs/page-run/dev_unit/status/build_climate").status_code == 303
+        workers.drain()
+        html = client.get("/runs/page-run/dev_unit/status").get_data(as_text=True)
+        stamped = RedisPrep.getInstance(wd)[TaskEnum.build_climate]
+        assert stamped is not None
+        assert _attr(html, "ts-build_climate", "data-ts") == str(stamped)
+        assert re.search(r'id="job-build_climate">.*?finished</span>', html, re.S)
+        assert _attr(html, "source-climate", "data-source") == "file"
+        assert _attr(html, "state-climate", "data-revision") == "2"
+        assert not r13.exists(os.path.join(wd, "climate.nodb"))
+    finally:
+        workers.cleanup()

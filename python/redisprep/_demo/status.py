@@ -81,8 +81,7 @@ Response = Union["werkzeug.wrappers.Response", tuple[str, int], str]
 class TaskView:
     task: TaskEnum
     timestamp: Optional[int]
-    job: Optional[str]  # the recorded job that stamps it
-    job_status: Optional[str]
+    job: Optional[JobView]  # the recorded job that stamps it, if any
 
     @property
     def when(self) -> str:
@@ -95,8 +94,13 @@ class TaskView:
 class JobView:
     name: str
     job_id: str
-    status: str
+    status: str  # RQ's status: queued, started, finished, failed, ...
     error: Optional[str] = None
+
+    @property
+    def label(self) -> str:
+        """What the page says: RQ's status, with ``started`` shown as ``running``."""
+        return "running" if self.status == "started" else self.status
 
 
 @dataclass
@@ -194,14 +198,14 @@ def collect_status(wd: str, redis_url: str, rq_conn: Any = None) -> RunStatus:
     jobs: list[JobView] = []
     if rq_conn is not None:
         jobs = [_job_view(n, i, rq_conn) for n, i in sorted(prep.get_rq_job_ids().items())]
-    job_status = {j.name: j.status for j in jobs}
+    job_by_name = {j.name: j for j in jobs}
     tasks: list[TaskView] = []
     for task, raw in zip(all_tasks, values):
         ts = int(raw) if raw is not None and raw.lstrip("+-").isdigit() else None
-        job = JOB_OF_TASK.get(str(task))
-        if ts is None and job is None:
+        job_name = JOB_OF_TASK.get(str(task))
+        if ts is None and job_name is None:
             continue
-        tasks.append(TaskView(task, ts, job, job_status.get(job) if job else None))
+        tasks.append(TaskView(task, ts, job_by_name.get(job_name) if job_name else None))
     client = cache_client(redis_url)
     try:
         controllers = [
@@ -345,8 +349,8 @@ Warm caches</button></form>
 <td>{{ t.task.emoji() }} {{ t.task.label() }} <code class="muted">{{ t.task }}</code></td>
 <td id="ts-{{ t.task }}" data-ts="{{ t.timestamp if t.timestamp is not none else '' }}">
 {{ t.when }}</td>
-<td id="job-{{ t.task }}">{% if t.job_status %}<span class="badge {{ t.job_status }}">
-{{ t.job_status }}</span>{% else %}<span class="muted">—</span>{% endif %}</td>
+<td id="job-{{ t.task }}">{% if t.job %}<span class="badge {{ t.job.status }}">
+{{ t.job.label }}</span>{% else %}<span class="muted">—</span>{% endif %}</td>
 </tr>{% endfor %}
 </table>
 <p class="muted">{{ s.other_tasks }} other tasks have no timestamp.</p>
@@ -355,7 +359,7 @@ Warm caches</button></form>
 <section><h2>RQ jobs</h2>
 {% if s.jobs %}<table><tr><th>name</th><th>job id</th><th>status</th></tr>
 {% for j in s.jobs %}<tr><td><code>{{ j.name }}</code></td><td><code>{{ j.job_id[:12] }}</code></td>
-<td id="jobstatus-{{ j.name }}"><span class="badge {{ j.status }}">{{ j.status }}</span>
+<td id="jobstatus-{{ j.name }}"><span class="badge {{ j.status }}">{{ j.label }}</span>
 {% if j.error %}<div class="muted">{{ j.error }}</div>{% endif %}</td></tr>{% endfor %}
 </table>{% else %}<p class="muted">No job recorded yet: press a button.</p>{% endif %}
 <h2 style="margin-top:14px">Preflight</h2>
