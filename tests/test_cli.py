@@ -310,6 +310,10 @@ def test_preflight_json(run_dir: Path) -> None:
         assert doc[key] == expected[key]
     assert doc["checklist"]["climate"] is True
     assert doc["run_id"] == prep.run_id
+    # `preflight .` from inside the run folder reads the same run.
+    here = run_cli("preflight", ".", "--json", cwd=run_dir)
+    assert here.returncode == 0, here.stderr
+    assert json.loads(here.stdout) == doc
 
 
 def test_preflight_never_writes(tmp_path: Path, r0: redis.Redis[str]) -> None:

@@ -346,6 +346,8 @@ def test_fastapi_shape_nested_functions_and_methods() -> None:
     compile(new, "engine.py", "exec")
     assert "        pass  # prep.remove_timestamp(TaskEnum.build_rusle)" in new
     assert [f.function for f in scan_source(new)] == ["Jobs.reset", "helper"]
+    _, fixed = fix_source(new, only=["reset"])  # a method, by its bare name
+    assert [f.function for f in fixed] == ["Jobs.reset"]
     new, fixed = fix_source(new)
     compile(new, "engine.py", "exec")
     assert "    def reset(self, prep: RedisPrep):\n        pass  # prep.remove_timestamp(" in new

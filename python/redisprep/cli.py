@@ -232,7 +232,7 @@ def _cmd_preflight(args: argparse.Namespace) -> int:
     from . import active_rules
     from .prep import RedisPrep
 
-    wd = args.wd
+    wd = os.path.abspath(args.wd)  # `preflight .` inside a run folder names the run
     prep = RedisPrep(wd, _init=False)  # read-only: no attrs:loaded write, no dump
     fields = dict(prep._hgetall())
     source = f"Redis hash {prep.hash_key!r}"
@@ -261,7 +261,7 @@ def _cmd_preflight(args: argparse.Namespace) -> int:
     checks_doc = doc.get("checks", {}) if isinstance(doc.get("checks"), dict) else {}
     groups = doc.get("groups", {}) if isinstance(doc.get("groups"), dict) else {}
     passed = sum(1 for ok in checklist.values() if ok)
-    print(f"Preflight for run {prep.run_id} ({os.path.abspath(wd)})")
+    print(f"Preflight for run {prep.run_id} ({wd})")
     print(f"  from {source}; rules {rules.source}")
     print(f"  last modified: {_fmt_time(result.get('last_modified'))}")
     if not fields and source.startswith("Redis"):

@@ -331,6 +331,11 @@ def _enclosing_endpoint_def(
     return found
 
 
+def _matches(finding: Finding, names: set[str]) -> bool:
+    """``--only`` names: ``func``, ``Class.method`` or just ``method``."""
+    return finding.function in names or finding.function.rsplit(".", 1)[-1] in names
+
+
 def scan_source(text: str, path: str = "<string>") -> list[Finding]:
     """Every manual ``remove_timestamp()`` call in ``text`` (kept ones included)."""
     return [h.finding for h in _scan(text, path)[0]]
@@ -351,7 +356,7 @@ def fix_source(
         for h in hits
         if h.finding.fixable
         and not h.finding.kept
-        and (wanted is None or h.finding.function in wanted)
+        and (wanted is None or _matches(h.finding, wanted))
     ]
     if not chosen:
         return text, []
@@ -492,7 +497,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             return 2
 
     def selected(f: Finding) -> bool:
-        return only is None or f.function in only
+        return only is None or _matches(f, only)
 
     remaining: list[Finding] = []
     fixed_total = 0
@@ -500,13 +505,16 @@ def main(argv: Optional[list[str]] = None) -> int:
         if args.fix or args.diff:
             new, fixed = fix_source(text, path, only)
             if args.diff and fixed:
-                sys.stdout.writelines(
-                    difflib.unified_diff(
-                        _split_lines(text), _split_lines(new), path, f"{path} (migrated)"
-                    )
-                )
+                for d in difflib.unified_diff(
+                    _split_lines(text), _split_lines(new), path, f"{path} (migrated)"
+                ):
+                    sys.stdout.write(d if d.endswith(("\n", "\r")) else d + "\n")
             if args.fix and fixed:
-                _write(path, new, encoding)
+                try:
+                    _write(path, new, encoding)
+                except OSError as e:
+                    print(f"error: {path}: cannot write: {e}", file=sys.stderr)
+                    return 2
                 for f in fixed:
                     print(f"fixed {f.describe()}")
                 fixed_total += len(fixed)
