@@ -10,6 +10,37 @@ use pyo3::types::PyDict;
 
 use crate::conn::{self, Overrides};
 
+static LOG_RESET: std::sync::OnceLock<pyo3_log::ResetHandle> = std::sync::OnceLock::new();
+static LOG_LOGGER: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+static LOG_SEEN: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(i64::MIN);
+
+/// pyo3-log caches each Rust target's Python level at first use, so a later
+/// `logging.getLogger("redisprep").setLevel(...)` (or `logging.disable`) would be
+/// ignored. Called with the GIL held before work that may log: when the
+/// `redisprep` logger's effective level or the global disable level changed,
+/// the bridge's cache is reset (two attribute reads per call).
+pub(crate) fn sync_log_levels(py: Python<'_>) {
+    let Some(handle) = LOG_RESET.get() else {
+        return;
+    };
+    let seen = (|| -> PyResult<i64> {
+        let logger = LOG_LOGGER.get_or_try_init(py, || {
+            py.import("logging")?
+                .call_method1("getLogger", ("redisprep",))
+                .map(Bound::unbind)
+        })?;
+        let logger = logger.bind(py);
+        let level: i64 = logger.call_method0("getEffectiveLevel")?.extract()?;
+        let disabled: i64 = logger.getattr("manager")?.getattr("disable")?.extract()?;
+        Ok(level.saturating_mul(1 << 20).saturating_add(disabled))
+    })();
+    if let Ok(seen) = seen {
+        if LOG_SEEN.swap(seen, std::sync::atomic::Ordering::Relaxed) != seen {
+            handle.reset();
+        }
+    }
+}
+
 /// Configure the connection (and runtime rules) for this process. Arguments
 /// left out come from the environment (SPEC section 8). Idle connections are
 /// closed; the next call uses the new settings.
@@ -125,7 +156,9 @@ fn dumps_pairs(pairs: Vec<(String, String)>) -> String {
 
 #[pymodule]
 fn _redisprep(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    let _ = pyo3_log::try_init();
+    if let Ok(handle) = pyo3_log::try_init() {
+        let _ = LOG_RESET.set(handle);
+    }
     m.add_class::<prep::PyPrep>()?;
     m.add_class::<rules::PyRules>()?;
     m.add_function(wrap_pyfunction!(configure, m)?)?;

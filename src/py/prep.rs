@@ -19,7 +19,8 @@ pub struct PyPrep {
     cfg_fn: Option<Py<PyAny>>,
 }
 
-fn active_rules() -> PyResult<Arc<rules::Rules>> {
+fn active_rules(py: Python<'_>) -> PyResult<Arc<rules::Rules>> {
+    super::sync_log_levels(py);
     rules::active().ok_or_else(|| {
         CoreError::Config(
             "no valid cache invalidation rules are loaded (see the logged warning)".into(),
@@ -68,12 +69,14 @@ fn value_text(value: &Bound<'_, PyAny>) -> PyResult<String> {
 
 impl PyPrep {
     fn mutate_set(&self, py: Python<'_>, field: String, value: String) -> PyResult<()> {
+        super::sync_log_levels(py);
         let inner = self.inner.clone();
         py.detach(move || inner.set_fields(&[(field, value)]))?;
         Ok(())
     }
 
     fn mutate_del(&self, py: Python<'_>, fields: Vec<String>) -> PyResult<()> {
+        super::sync_log_levels(py);
         let inner = self.inner.clone();
         py.detach(move || inner.del_fields(&fields))?;
         Ok(())
@@ -220,6 +223,7 @@ impl PyPrep {
     #[pyo3(signature = (key, invalidate=true))]
     fn timestamp(&self, py: Python<'_>, key: &Bound<'_, PyAny>, invalidate: bool) -> PyResult<()> {
         let task = key_text(key)?;
+        super::sync_log_levels(py);
         let inner = self.inner.clone();
         py.detach(move || inner.timestamp(&task, invalidate, None))?;
         Ok(())
@@ -233,9 +237,10 @@ impl PyPrep {
         key: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let task = key_text(key)?;
+        super::sync_log_levels(py);
         let inner = self.inner.clone();
         let out = py.detach(move || inner.timestamp(&task, true, None))?;
-        let rules = active_rules()?;
+        let rules = active_rules(py)?;
         preflight_to_py(py, &crate::preflight::evaluate(&rules, &out.hash, false))
     }
 
@@ -348,7 +353,7 @@ impl PyPrep {
         task: &Bound<'_, PyAny>,
     ) -> PyResult<Vec<String>> {
         let task = key_text(task)?;
-        let rules = active_rules()?;
+        let rules = active_rules(py)?;
         let inner = self.inner.clone();
         Ok(py.detach(move || inner.invalidate_task(&rules, &task))?)
     }
@@ -360,7 +365,7 @@ impl PyPrep {
         controller: &Bound<'_, PyAny>,
     ) -> PyResult<Vec<String>> {
         let name = key_text(controller)?;
-        let rules = active_rules()?;
+        let rules = active_rules(py)?;
         let plan = self.inner.controller_plan(&rules, &name).ok_or_else(|| {
             CoreError::InvalidKey(format!(
                 "unknown controller {name:?} (not in {})",
@@ -373,7 +378,7 @@ impl PyPrep {
 
     /// Delete every controller's caches for this run (patterns via SCAN, never KEYS).
     fn clear_all_caches(&self, py: Python<'_>) -> PyResult<Vec<String>> {
-        let rules = active_rules()?;
+        let rules = active_rules(py)?;
         let plans = self.inner.all_plans(&rules);
         let inner = self.inner.clone();
         Ok(py.detach(move || inner.delete_plans(&plans, rules.db))?)
@@ -386,7 +391,7 @@ impl PyPrep {
         task: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyList>> {
         let task = key_text(task)?;
-        let rules = active_rules()?;
+        let rules = active_rules(py)?;
         plans_to_py(py, &self.inner.plan(&rules, &task), rules.db)
     }
 
@@ -395,7 +400,7 @@ impl PyPrep {
     /// (plus `"explain": {check: [reasons]}` for false checks when asked).
     #[pyo3(signature = (explain=false))]
     fn preflight<'py>(&self, py: Python<'py>, explain: bool) -> PyResult<Bound<'py, PyDict>> {
-        let rules = active_rules()?;
+        let rules = active_rules(py)?;
         let inner = self.inner.clone();
         let r = rules.clone();
         let p = py.detach(move || inner.preflight(&r, explain))?;

@@ -27,6 +27,8 @@ const TOP_KEYS: [&str; 8] = [
 
 struct Ctx {
     issues: Vec<RuleIssue>,
+    /// Names defined under `tasks`, for check operands (empty: not checked).
+    task_names: HashSet<String>,
 }
 
 impl Ctx {
@@ -379,6 +381,12 @@ fn parse_operand(
             return None;
         }
         Some(Operand::Group(g.to_string()))
+    } else if !ctx.task_names.is_empty() && !ctx.task_names.contains(s) {
+        ctx.err(
+            path,
+            format!("unknown task {s:?} (not defined under \"tasks\")"),
+        );
+        None
     } else if is_name(s) {
         Some(Operand::Task(s.clone()))
     } else {
@@ -682,7 +690,10 @@ pub fn from_str(text: &str, source: &str) -> CoreResult<Rules> {
             ),
         ));
     };
-    let mut ctx = Ctx { issues: Vec::new() };
+    let mut ctx = Ctx {
+        issues: Vec::new(),
+        task_names: HashSet::new(),
+    };
     check_keys(&mut ctx, "", &top, &TOP_KEYS);
     let version = match top.get("version") {
         Some(Value::Number(n)) if n.as_i64() == Some(SUPPORTED_VERSION) => SUPPORTED_VERSION,
@@ -736,6 +747,9 @@ pub fn from_str(text: &str, source: &str) -> CoreResult<Rules> {
     let nodes: Vec<&str> = tasks.iter().map(|t| t.name.as_str()).collect();
     if let Some(cycle) = find_cycle(&nodes, &edges) {
         ctx.err("tasks", format!("cascade cycle: {cycle}"));
+    }
+    if let Some(Value::Object(map)) = top.get("tasks") {
+        ctx.task_names = map.keys().cloned().collect();
     }
     let (groups, group_names) = parse_groups(&mut ctx, top.get("groups"));
     let checks = parse_checks(&mut ctx, top.get("checks"), &group_names);

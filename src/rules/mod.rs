@@ -314,7 +314,8 @@ mod tests {
         let text = BASE.replacen(
             "\"tasks\"",
             r#""groups": {"a": {"max": ["@b"]}, "b": {"first_present": ["@a"]}},
-               "checks": {"x": {"bogus": 1}, "y": {"newer": "@zz", "than_all": ["t"]}, "z": {"newer": "t"}},
+               "checks": {"x": {"bogus": 1}, "y": {"newer": "@zz", "than_all": ["build_climate"]}, "z": {"newer": "build_climate"},
+                          "u": {"newer": "build_climat", "than_all": ["build_climate"]}},
                "tasks""#,
             1,
         );
@@ -330,6 +331,10 @@ mod tests {
         );
         assert!(
             got.contains("checks.z: \"newer\" needs exactly one of"),
+            "{got}"
+        );
+        assert!(
+            got.contains("checks.u.newer: unknown task \"build_climat\""),
             "{got}"
         );
     }
