@@ -205,12 +205,20 @@ def test_rules_explain_member_names_and_unknown_tasks() -> None:
 def test_rules_explain_uses_the_given_rules_file(tmp_path: Path) -> None:
     doc = default_rules_doc()
     doc["tasks"]["build_climate"] = {"invalidates": ["climate"]}
+    del doc["tasks"]["build_rusle"]
+    for task in doc["tasks"].values():
+        if "build_rusle" in task.get("cascades", []):
+            task["cascades"].remove("build_rusle")
     path = tmp_path / "small.json"
     path.write_text(json.dumps(doc), encoding="utf-8")
     p = run_cli("rules", "explain", "build_climate", "--rules", str(path), "--json")
     assert p.returncode == 0, p.stderr
     assert [c["controller"] for c in json.loads(p.stdout)["controllers"]] == ["climate"]
     assert json.loads(p.stdout)["rules"] == str(path)
+    # A TaskEnum task without an entry is a valid question: it invalidates nothing.
+    p = run_cli("rules", "explain", "build_rusle", "--rules", str(path))
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == f"build_rusle (🔱 Build RUSLE): no entry in {path}; it invalidates nothing\n"
 
 
 # ------------------------------------------------------------------ rules graph

@@ -43,13 +43,19 @@ def _load_rules(path: Optional[str]) -> Rules:
     return Rules.load(path)
 
 
-def _task_value(rules: Rules, name: str) -> str:
-    """Accept a task value (``build_rap_ts``) or a TaskEnum member name (``fetch_rap_ts``)."""
+def _task_value(rules: Rules, name: str) -> Optional[str]:
+    """Accept a task value (``build_rap_ts``) or a TaskEnum member name (``fetch_rap_ts``).
+
+    ``None`` for a TaskEnum task the rules file has no entry for (it invalidates nothing);
+    anything else unknown is a usage error.
+    """
     if name in rules.tasks:
         return name
     member = TaskEnum.__members__.get(name)
     if member is not None and str(member) in rules.tasks:
         return str(member)
+    if member is not None or name in {str(m) for m in TaskEnum}:
+        return None
     known = list(rules.tasks) + [m for m in TaskEnum.__members__ if str(TaskEnum[m]) in rules.tasks]
     close = difflib.get_close_matches(name, sorted(set(known)), n=3)
     hint = f"; did you mean {' or '.join(close)}?" if close else ""
@@ -102,6 +108,10 @@ def _cmd_rules_check(args: argparse.Namespace) -> int:
 def _cmd_rules_explain(args: argparse.Namespace) -> int:
     rules = _load_rules(args.rules)
     task = _task_value(rules, args.task)
+    if task is None:
+        value = str(TaskEnum[args.task]) if args.task in TaskEnum.__members__ else args.task
+        print(f"{value} ({_label(value)}): no entry in {rules.source}; it invalidates nothing")
+        return 0
     wd = os.path.abspath(args.wd) if args.wd is not None else None
     entries = rules.explain(task, wd)
     if args.json:
@@ -266,6 +276,8 @@ def _cmd_preflight(args: argparse.Namespace) -> int:
     print(f"  last modified: {_fmt_time(result.get('last_modified'))}")
     if not fields and source.startswith("Redis"):
         print("  (no prep hash for this run in Redis: every timestamp is missing)")
+        if not os.path.isdir(wd):
+            print(f"  (and {wd} is not a folder: is this the right run?)")
     print()
     width = max((len(c) for c in checklist), default=0)
     used_groups: set[str] = set()
