@@ -373,6 +373,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--timeout", type=float, default=60.0, help="--once: job wait limit (s)")
     parser.add_argument("--once", action="store_true", help="run one scripted round and exit")
     args = parser.parse_args(argv)
+    for module in ("flask", "rq"):
+        try:
+            __import__(module)
+        except ImportError:
+            _say(f"error: the demo needs {module}: pip install 'redisprep[flask,rq]'")
+            return 2
 
     demo = Demo(args)
     previous = previous_int = None
