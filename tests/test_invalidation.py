@@ -1,0 +1,536 @@
+"""``timestamp()`` records like legacy and deletes the caches the rules name for
+the task and its cascades, in one round trip; the explicit cache methods; the
+broken-rules and broken-Redis paths; logging, counters and events.
+
+Everything is observed from outside: bytes in Redis (values and TTLs), bytes
+on disk, ``INFO commandstats`` of a private server, and the request/reply
+turns seen by a TCP proxy between redisprep and Redis."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+import redisprep
+from redisprep import RedisPrep, Rules, TaskEnum
+from support.legacy_ref import LegacyRedisPrep
+from support.redis_server import RedisServer, url_with_db
+
+TTL = 259_200  # wepppy's NoDb cache TTL (72 h)
+RULES = Rules.load()
+
+
+# -- helpers ---------------------------------------------------------------------
+
+
+def read_dump(wd: Path) -> dict[str, str]:
+    data: dict[str, str] = json.loads((wd / "redisprep.dump").read_text())
+    return data
+
+
+def all_cache_keys(wd: str) -> list[str]:
+    """Every controller's cache key for a run, rendered from the SPEC rule
+    ``{wd}/<name>.nodb`` (not by redisprep)."""
+    return [f"{os.path.abspath(wd)}/{c}.nodb" for c in RULES.controllers]
+
+
+def closure_keys(task: str, wd: str) -> list[str]:
+    return [f"{os.path.abspath(wd)}/{c}.nodb" for c in RULES.controllers_for(task)]
+
+
+def fill(r13: redis.Redis[str], keys: list[str], ttl: int = TTL) -> None:
+    pipe = r13.pipeline()
+    for k in keys:
+        pipe.set(k, f"cached:{k}", ex=ttl)
+    pipe.execute()
+
+
+def assert_kept(r13: redis.Redis[str], keys: list[str], ttl: int = TTL) -> None:
+    pipe = r13.pipeline()
+    for k in keys:
+        pipe.get(k)
+        pipe.ttl(k)
+    got = pipe.execute()
+    for i, k in enumerate(keys):
+        assert got[2 * i] == f"cached:{k}", k
+        assert ttl - 5 <= got[2 * i + 1] <= ttl, (k, got[2 * i + 1])
+
+
+def assert_gone(r13: redis.Redis[str], keys: list[str]) -> None:
+    assert keys
+    assert r13.exists(*keys) == 0, [k for k in keys if r13.exists(k)]
+
+
+def commandstats(client: redis.Redis[str]) -> dict[str, int]:
+    info = client.info("commandstats")
+    return {
+        k.removeprefix("cmdstat_"): v["calls"]
+        for k, v in info.items()
+        if k.removeprefix("cmdstat_").split("|")[0] not in {"info", "config"}
+    }
+
+
+class TurnCounter:
+    """A TCP proxy in front of Redis that counts round trips: a turn starts when
+    a client sends bytes after the server has answered it (or for the first
+    time on a connection). A pipeline written in several chunks is one turn."""
+
+    def __init__(self, port: int) -> None:
+        self.target = ("127.0.0.1", port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.turns = 0
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self._spawn(self._accept)
+
+    def _spawn(self, fn: Any, *args: Any) -> None:
+        t = threading.Thread(target=fn, args=args, daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    def _accept(self) -> None:
+        self.listener.settimeout(0.1)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                continue
+            self._spawn(self._pump, conn)
+
+    def _pump(self, client: socket.socket) -> None:
+        upstream = socket.create_connection(self.target)
+        sel = selectors.DefaultSelector()
+        sel.register(client, selectors.EVENT_READ, upstream)
+        sel.register(upstream, selectors.EVENT_READ, client)
+        waiting = False  # the client has sent and not been answered yet
+        try:
+            while not self.stop.is_set():
+                for key, _ in sel.select(0.1):
+                    src: socket.socket = key.fileobj  # type: ignore[assignment]
+                    data = src.recv(65536)
+                    if not data:
+                        return
+                    if src is client and not waiting:
+                        waiting = True
+                        with self.lock:
+                            self.turns += 1
+                    elif src is upstream:
+                        waiting = False
+                    key.data.sendall(data)
+        except OSError:
+            return
+        finally:
+            sel.close()
+            client.close()
+            upstream.close()
+
+    def count(self) -> int:
+        with self.lock:
+            return self.turns
+
+    def close(self) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(2)
+        self.listener.close()
+
+
+@pytest.fixture
+def private(make_server: type[RedisServer]) -> Iterator[RedisServer]:
+    """A private server of this test's own, so command counts are exact."""
+    server = make_server().start()
+    redisprep.configure(server.url)
+    try:
+        yield server
+    finally:
+        redisprep.configure(os.environ["REDIS_URL"])
+
+
+# -- timestamp(): record + invalidate ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "task", [TaskEnum.build_climate, TaskEnum.abstract_watershed, TaskEnum.run_wepp_watershed]
+)
+def test_timestamp_records_like_legacy_and_deletes_the_closure(
+    run_dir: Path, tmp_path: Path, redis_info: Any, r0: redis.Redis[str], r13: redis.Redis[str],
+    task: TaskEnum,
+) -> None:  # fmt: skip
+    wd = str(run_dir)
+    legacy_dir = tmp_path / "legacy" / run_dir.name
+    legacy_dir.mkdir(parents=True)
+    legacy = LegacyRedisPrep.getInstance(str(legacy_dir), redis_info.client(1))
+    prep = RedisPrep.getInstance(wd)
+    every = all_cache_keys(wd)
+    stale = closure_keys(str(task), wd)
+    fill(r13, every)
+    for step in [TaskEnum.fetch_dem, TaskEnum.build_channels]:
+        prep[step] = 1_700_000_000
+        legacy[step] = 1_700_000_000
+
+    before = int(time.time())
+    prep.timestamp(task)
+    after = int(time.time())
+
+    recorded = r0.hget(run_dir.name, f"timestamps:{task}")
+    assert recorded is not None and before <= int(recorded) <= after
+    assert recorded == str(int(recorded))  # int(time.time()) as a decimal string
+    assert_gone(r13, stale)
+    assert_kept(r13, [k for k in every if k not in stale])
+    # the dump is the legacy dump of the same hash, byte for byte
+    legacy.timestamp(task, now=int(recorded))
+    assert (run_dir / "redisprep.dump").read_bytes() == (legacy_dir / "redisprep.dump").read_bytes()
+    assert list(r0.hgetall(run_dir.name).items()) == list(
+        redis_info.client(1).hgetall(run_dir.name).items()
+    )
+
+
+def test_one_round_trip_per_timestamp(private: RedisServer, run_dir: Path) -> None:
+    proxy = TurnCounter(private.port)
+    try:
+        redisprep.configure(f"redis://127.0.0.1:{proxy.port}/0")
+        c13, admin = private.client(13), private.client(0)
+        admin.ping()
+        prep = RedisPrep.getInstance(str(run_dir))
+        prep.timestamp(TaskEnum.build_landuse)  # warm: connection and handshake
+        for task in [TaskEnum.build_climate, TaskEnum.abstract_watershed, TaskEnum.set_readonly]:
+            n_keys = len(RULES.controllers_for(task))
+            fill(c13, closure_keys(str(task), str(run_dir))[::2])
+            admin.config_resetstat()
+            turns, stats = proxy.count(), redisprep.stats()
+            prep.timestamp(task)
+            assert proxy.count() - turns == 1, f"{task}: more than one round trip"
+            assert redisprep.stats()["round_trips"] - stats["round_trips"] == 1
+            expected = {"multi": 1, "exec": 1, "hexists": 1, "hset": 1, "hgetall": 1}
+            if n_keys:
+                expected |= {"select": 2, "del": n_keys}
+            assert commandstats(admin) == expected, task
+        turns = proxy.count()
+        assert prep[TaskEnum.build_climate] is not None and prep.preflight()
+        assert proxy.count() - turns == 2  # the counter does count: two reads, two turns
+        # legacy-shaped writes are one round trip too
+        for write in [
+            lambda: prep.timestamp(TaskEnum.build_soils, invalidate=False),
+            lambda: prep.__setitem__(TaskEnum.build_soils, 5),
+            lambda: prep.remove_timestamp(TaskEnum.build_soils),
+        ]:
+            turns = proxy.count()
+            write()
+            assert proxy.count() - turns == 1
+    finally:
+        redisprep.configure(private.url)
+        proxy.close()
+
+
+def test_other_runs_are_never_touched(
+    tmp_path: Path, r0: redis.Redis[str], r13: redis.Redis[str]
+) -> None:
+    parent = tmp_path / "runs"
+    names = ["a*", "ab", "a?", "[ab]", "a\\", "{a}", "a b", "ä"]
+    for n in names:
+        (parent / n).mkdir(parents=True)
+    for n in names:
+        fill(r13, all_cache_keys(str(parent / n)))
+    prep = RedisPrep.getInstance(str(parent / "a*"))
+    prep.timestamp(TaskEnum.project_init)  # every controller of run `a*`
+    assert_gone(r13, all_cache_keys(str(parent / "a*")))
+    for n in names[1:]:
+        assert_kept(r13, all_cache_keys(str(parent / n)))
+        assert r0.exists(n) == 0  # no other run's hash was created
+    assert prep.clear_all_caches() == []
+    for n in names[1:]:
+        assert_kept(r13, all_cache_keys(str(parent / n)))
+
+
+def test_nodb_files_are_never_touched(run_dir: Path, r13: redis.Redis[str]) -> None:
+    files = {}
+    for c in RULES.controllers:
+        p = run_dir / f"{c}.nodb"
+        p.write_text(json.dumps({"py/object": c, "state": 1}))
+        os.utime(p, ns=(1_600_000_000_000_000_000, 1_600_000_000_000_000_000))
+        files[p] = p.read_bytes()
+    fill(r13, all_cache_keys(str(run_dir)))
+    prep = RedisPrep.getInstance(str(run_dir))
+    prep.timestamp(TaskEnum.project_init)
+    prep.invalidate_caches_for_task(TaskEnum.build_climate)
+    prep.refresh_controller_cache("climate")
+    prep.clear_all_caches()
+    for p, data in files.items():
+        assert p.read_bytes() == data
+        assert p.stat().st_mtime_ns == 1_600_000_000_000_000_000
+    assert sorted(os.listdir(run_dir)) == sorted([p.name for p in files] + ["redisprep.dump"])
+
+
+def test_setitem_and_invalidate_false_keep_legacy_meaning(
+    run_dir: Path, r0: redis.Redis[str], r13: redis.Redis[str]
+) -> None:
+    wd = str(run_dir)
+    fill(r13, all_cache_keys(wd))
+    prep = RedisPrep.getInstance(wd)
+    stats = redisprep.stats()
+    prep[TaskEnum.abstract_watershed] = 1_700_000_000
+    prep.timestamp(TaskEnum.abstract_watershed, invalidate=False)
+    prep.remove_timestamp(TaskEnum.build_climate)
+    prep.has_sbs = True
+    prep.set_rq_job_id("build_climate_rq", "job-1")
+    prep.remove_all_timestamp()
+    assert_kept(r13, all_cache_keys(wd))
+    after = redisprep.stats()
+    assert after["invalidations"] == stats["invalidations"]
+    assert after["keys_deleted"] == stats["keys_deleted"]
+    assert after["timestamps"] == stats["timestamps"] + 1
+    assert read_dump(run_dir) == r0.hgetall(run_dir.name)
+
+
+# -- broken rules, broken Redis ------------------------------------------------------
+
+
+def redisprep_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name.startswith("redisprep") and r.levelno == logging.WARNING
+    ]
+
+
+def test_missing_or_invalid_rules_record_but_never_invalidate(
+    run_dir: Path, tmp_path: Path, r0: redis.Redis[str], r13: redis.Redis[str],
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    caplog.set_level(logging.WARNING, logger="redisprep")
+    monkeypatch.setenv("REDISPREP_RULES_RELOAD_INTERVAL", "0")
+    path = tmp_path / "rules.json"
+    redisprep.set_rules_path(path)  # does not exist
+    wd = str(run_dir)
+    fill(r13, all_cache_keys(wd))
+    prep = RedisPrep.getInstance(wd)
+    for _ in range(3):
+        r0.hdel(run_dir.name, "timestamps:build_climate")
+        prep.timestamp(TaskEnum.build_climate)
+        assert r0.hget(run_dir.name, "timestamps:build_climate") is not None
+    assert_kept(r13, all_cache_keys(wd))
+    warnings = redisprep_warnings(caplog)
+    assert len(warnings) == 1, warnings
+    assert "invalidation is skipped" in warnings[0] and str(path) in warnings[0]
+    assert read_dump(run_dir) == r0.hgetall(run_dir.name)
+
+    # a new (still invalid) version of the file: one more warning, then quiet
+    for i, text in enumerate(['{"version": 1', '{"version": 9, "controllers": {}, "tasks": {}}']):
+        path.write_text(text)
+        os.utime(path, (1_700_000_000 + i, 1_700_000_000 + i))
+        for _ in range(3):
+            prep.timestamp(TaskEnum.build_climate)
+        assert len(redisprep_warnings(caplog)) == 2 + i
+    assert "unsupported version 9" in redisprep_warnings(caplog)[-1]
+    assert_kept(r13, all_cache_keys(wd))
+    with pytest.raises(redisprep.ConfigError):
+        prep.invalidate_caches_for_task(TaskEnum.build_climate)
+    assert_kept(r13, all_cache_keys(wd))
+
+    # fixed: invalidation resumes
+    path.write_text(json.dumps(json.loads(Path(redisprep.rules_path()).read_text())))
+    prep.timestamp(TaskEnum.build_climate)
+    assert_gone(r13, closure_keys("build_climate", wd))
+
+
+def test_transaction_refused_by_redis_applies_nothing(private: RedisServer, run_dir: Path) -> None:
+    r0, c13 = private.client(0), private.client(13)
+    wd = str(run_dir)
+    prep = RedisPrep.getInstance(wd)
+    prep[TaskEnum.abstract_watershed] = 1_700_000_000
+    fill(c13, all_cache_keys(wd))
+    hash_before = r0.hgetall(run_dir.name)
+    dump_before = (run_dir / "redisprep.dump").read_bytes()
+    failures = redisprep.stats()["failures"]
+    r0.config_set("maxmemory", 1)  # every write is refused: OOM inside MULTI
+    try:
+        with pytest.raises(redisprep.RedisCommandError) as info:
+            prep.timestamp(TaskEnum.build_climate)
+        assert "OOM" in str(info.value) or "EXECABORT" in str(info.value)
+    finally:
+        r0.config_set("maxmemory", 0)
+    assert r0.hgetall(run_dir.name) == hash_before
+    assert (run_dir / "redisprep.dump").read_bytes() == dump_before
+    assert_kept(c13, all_cache_keys(wd))
+    assert redisprep.stats()["failures"] >= failures + 1
+
+
+def test_unreachable_redis_raises_and_leaves_the_dump(private: RedisServer, run_dir: Path) -> None:
+    prep = RedisPrep.getInstance(str(run_dir))
+    prep[TaskEnum.abstract_watershed] = 1_700_000_000
+    dump_before = (run_dir / "redisprep.dump").read_bytes()
+    private.stop()
+    redisprep.configure(private.url, connect_timeout=0.5, timeout=0.5, retries=0)
+    with pytest.raises(redisprep.RedisConnectionError):
+        prep.timestamp(TaskEnum.build_climate)
+    assert (run_dir / "redisprep.dump").read_bytes() == dump_before
+
+
+# -- the explicit cache methods ---------------------------------------------------------
+
+
+def test_invalidate_caches_for_task_returns_the_keys_deleted(
+    run_dir: Path, r0: redis.Redis[str], r13: redis.Redis[str]
+) -> None:
+    wd = str(run_dir)
+    prep = RedisPrep.getInstance(wd)
+    stale = closure_keys("build_climate", wd)
+    present = stale[::2]
+    fill(r13, present)
+    fill(r13, [k for k in all_cache_keys(wd) if k not in stale])
+    hash_before = r0.hgetall(run_dir.name)
+    stats = redisprep.stats()
+    deleted = prep.invalidate_caches_for_task(TaskEnum.build_climate)
+    assert deleted == present  # exactly the keys that existed, in plan order
+    assert_gone(r13, stale)
+    assert_kept(r13, [k for k in all_cache_keys(wd) if k not in stale])
+    assert r0.hgetall(run_dir.name) == hash_before  # no timestamp recorded
+    assert prep.invalidate_caches_for_task(TaskEnum.build_climate) == []
+    assert prep.invalidate_caches_for_task("run_geneva") == []  # no rules: nothing
+    after = redisprep.stats()
+    assert after["keys_deleted"] - stats["keys_deleted"] == len(present)
+    assert after["invalidations"] - stats["invalidations"] == 3
+
+
+def test_refresh_controller_cache(run_dir: Path, r13: redis.Redis[str]) -> None:
+    wd = str(run_dir)
+    prep = RedisPrep.getInstance(wd)
+    fill(r13, all_cache_keys(wd))
+    key = f"{wd}/climate.nodb"
+    assert prep.refresh_controller_cache("climate") == [key]
+    assert r13.exists(key) == 0
+    assert_kept(r13, [k for k in all_cache_keys(wd) if k != key])
+    assert prep.refresh_controller_cache("climate") == []
+    with pytest.raises(redisprep.InvalidKeyError):
+        prep.refresh_controller_cache("climat")
+
+
+def pattern_rules(tmp_path: Path) -> Path:
+    doc = json.loads(Path(redisprep.rules_path()).read_text())
+    doc["controllers"]["omni"]["patterns"] = ["{wd}/_pups/*/omni.nodb"]
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_clear_all_caches_scans_never_keys(private: RedisServer, tmp_path: Path) -> None:
+    redisprep.set_rules_path(pattern_rules(tmp_path))
+    c13 = private.client(13)
+    parent = tmp_path / "runs"
+    mine, other = parent / "a*", parent / "ab"
+    for d in (mine, other):
+        d.mkdir(parents=True)
+    pups = {d: [f"{d}/_pups/s{i}/omni.nodb" for i in range(3)] for d in (mine, other)}
+    fill(c13, all_cache_keys(str(mine)) + pups[mine])
+    fill(c13, all_cache_keys(str(other)) + pups[other])
+    c13.set("unrelated", "x")
+    prep = RedisPrep.getInstance(str(mine))
+    admin = private.client(0)
+    admin.config_resetstat()
+    deleted = prep.clear_all_caches()
+    assert sorted(deleted) == sorted(all_cache_keys(str(mine)) + pups[mine])
+    assert c13.exists(*deleted) == 0
+    assert_kept(c13, all_cache_keys(str(other)) + pups[other])
+    assert c13.get("unrelated") == "x"
+    stats = commandstats(admin)
+    assert stats.get("scan", 0) >= 1
+    assert "keys" not in stats
+    # timestamp() also follows the pattern (SCAN after its one transaction)
+    fill(c13, pups[mine])
+    prep.timestamp(TaskEnum.run_omni_scenarios)
+    assert c13.exists(*pups[mine]) == 0
+    assert_kept(c13, pups[other])
+    assert "keys" not in commandstats(admin)
+
+
+def test_explain_is_a_dry_run(run_dir: Path, r0: redis.Redis[str], r13: redis.Redis[str]) -> None:
+    wd = str(run_dir)
+    prep = RedisPrep.getInstance(wd)
+    fill(r13, all_cache_keys(wd))
+    hash_before = r0.hgetall(run_dir.name)
+    plans = prep.explain(TaskEnum.build_climate)
+    assert_kept(r13, all_cache_keys(wd))
+    assert r0.hgetall(run_dir.name) == hash_before
+    assert [k for p in plans for k in p["keys"]] == closure_keys("build_climate", wd)
+    assert plans[0] == {
+        "controller": "climate",
+        "via": ["build_climate"],
+        "direct": True,
+        "keys": [f"{wd}/climate.nodb"],
+        "patterns": [],
+        "db": 13,
+    }
+    assert all(p["via"][0] == "build_climate" for p in plans)
+    # what explain announced is what timestamp deletes
+    prep.timestamp(TaskEnum.build_climate)
+    assert_gone(r13, [k for p in plans for k in p["keys"]])
+
+
+# -- observability -------------------------------------------------------------------
+
+
+def test_debug_logs_never_show_the_password(
+    private: RedisServer, run_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    password = "s3cret-Pa55w0rd"
+    private.client(0).config_set("requirepass", password)
+    url = f"redis://:{password}@127.0.0.1:{private.port}/0"
+    c13 = redis.Redis.from_url(url_with_db(url, 13), decode_responses=True)
+    caplog.set_level(logging.DEBUG, logger="redisprep")
+    redisprep.configure(url)
+    assert password not in json.dumps(redisprep.connection_info())
+    wd = str(run_dir)
+    prep = RedisPrep.getInstance(wd)
+    fill(c13, closure_keys("build_climate", wd))
+    prep.timestamp(TaskEnum.build_climate)
+    n = len(closure_keys("build_climate", wd))
+    debug = [r.getMessage() for r in caplog.records if r.name.startswith("redisprep")]
+    assert any(
+        f'run="{run_dir.name}"' in m and 'task="build_climate"' in m and f"keys_deleted={n}" in m
+        for m in debug
+    ), debug
+    # failures name the server, never the password
+    messages = []
+    redisprep.configure(f"redis://:wrong-{password}@127.0.0.1:{private.port}/0", retries=0)
+    with pytest.raises(redisprep.RedisPrepError) as info:
+        prep.timestamp(TaskEnum.build_climate)
+    messages.append(str(info.value))
+    redisprep.configure(url, retries=0, connect_timeout=0.5)
+    private.stop()
+    with pytest.raises(redisprep.RedisConnectionError) as info2:
+        prep.timestamp(TaskEnum.build_climate)
+    messages.append(str(info2.value))
+    assert f"127.0.0.1:{private.port}" in messages[-1]
+    for text in messages + [r.getMessage() for r in caplog.records]:
+        assert password not in text
+
+
+def test_stats_counters(run_dir: Path, r13: redis.Redis[str]) -> None:
+    wd = str(run_dir)
+    prep = RedisPrep.getInstance(wd)
+    fill(r13, closure_keys("build_climate", wd))
+    before = redisprep.stats()
+    prep.timestamp(TaskEnum.build_climate)
+    prep.timestamp(TaskEnum.build_climate)  # nothing left to delete
+    prep.timestamp(TaskEnum.set_readonly)  # invalidates nothing
+    after = redisprep.stats()
+    delta = {k: after[k] - before[k] for k in after}
+    assert delta["timestamps"] == 3
+    assert delta["invalidations"] == 3
+    assert delta["keys_deleted"] == len(closure_keys("build_climate", wd))
+    assert delta["failures"] == 0
+    assert delta["round_trips"] == 3
+    assert delta["dumps_written"] == 3
