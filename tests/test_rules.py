@@ -1,6 +1,7 @@
 """The rules engine from Python: the packaged default file (schema, coverage of
 every TaskEnum value and every NoDb controller of SPEC section 6), load
-precedence, every validation error with its JSON path, hot reload, cascade
+precedence, every validation error with its JSON path (the checks section's are in
+test_preflight.py), hot reload, cascade
 closures (checked against an independent breadth-first search of the JSON)
 and key rendering (values literal, glob-escaped in patterns)."""
 
@@ -328,51 +329,6 @@ ERROR_CASES: dict[str, tuple[dict[str, Any], str, str]] = {
         "controllers.climate.global",
         "expected a boolean",
     ),
-    "unknown check primitive": (
-        mutate("checks.wepp", {"newest": "@W"}),
-        "checks.wepp.newest",
-        'unknown check primitive "newest"',
-    ),
-    "unknown check task": (
-        mutate("checks.wepp", {"newer": "@W", "than_all": ["build_climat"]}),
-        "checks.wepp.than_all[0]",
-        'unknown task "build_climat"',
-    ),
-    "unknown group task": (
-        mutate("groups.W", {"max": ["run_wepp_watershed", "run_wep"]}),
-        "groups.W.max[1]",
-        'unknown task "run_wep"',
-    ),
-    "unknown group": (
-        mutate("checks.wepp", {"newer": "@V", "than_all": ["build_climate"]}),
-        "checks.wepp.newer",
-        'unknown group "@V"',
-    ),
-    "newer without a list": (
-        mutate("checks.wepp", {"newer": "@W"}),
-        "checks.wepp",
-        '"newer" needs exactly one of "than_all" or "than_any"',
-    ),
-    "empty operand list": (
-        mutate("checks.wepp", {"newer": "@W", "than_any": []}),
-        "checks.wepp.than_any",
-        "expected a non-empty array",
-    ),
-    "two primitives": (
-        mutate("checks.wepp", {"exists": "timestamps:x", "non_empty": "timestamps:x"}),
-        "checks.wepp",
-        "a check has exactly one of",
-    ),
-    "group with two kinds": (
-        mutate("groups.W", {"max": ["build_climate"], "first_present": ["build_climate"]}),
-        "groups.W",
-        'a group has exactly one of "max" or "first_present"',
-    ),
-    "equals without value": (
-        mutate("checks.wepp", {"equals": {"field": "attrs:has_sbs"}}),
-        "checks.wepp.equals.value",
-        "expected a string",
-    ),
 }
 
 
@@ -394,15 +350,6 @@ def test_cascade_cycle_is_named() -> None:
     assert set(chain) == {"abstract_watershed", "build_climate", "run_wepp_watershed"}
     for a, b in zip(chain, chain[1:]):  # each step is a real cascade edge
         assert b in doc["tasks"][a]["cascades"]
-
-
-def test_group_cycle_is_named() -> None:
-    doc = base(groups={"A": {"max": ["@B", "build_climate"]}, "B": {"first_present": ["@A"]}})
-    got = issues_of(doc)
-    assert ("groups", "group cycle: A -> B -> A") in got or (
-        "groups",
-        "group cycle: B -> A -> B",
-    ) in got, got
 
 
 def test_every_error_is_reported_at_once() -> None:
