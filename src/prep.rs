@@ -101,6 +101,22 @@ fn write_options() -> CoreResult<(bool, bool, String)> {
     }
 }
 
+/// Refuse a cache DB that is the prep DB: a rules file must never be able to
+/// delete prep hashes (or NoDb locks) there. The cluster layout has one
+/// keyspace where cache keys carry their own prefix, so it is not concerned.
+fn check_cache_db(db: i64) -> CoreResult<()> {
+    if cluster::enabled() {
+        return Ok(());
+    }
+    let prep_db = conn::settings()?.prep_db;
+    if db == prep_db {
+        return Err(CoreError::Config(format!(
+            "the rules' cache db {db} is the prep DB: refusing to delete keys there"
+        )));
+    }
+    Ok(())
+}
+
 fn script(
     src: &'static str,
     cell: &'static std::sync::OnceLock<redis::Script>,
@@ -515,7 +531,13 @@ impl Prep {
     /// false, delete the caches the rules name, all in one round trip.
     pub fn timestamp(&self, task: &str, invalidate: bool, now: Option<i64>) -> CoreResult<Outcome> {
         let ts = now.unwrap_or_else(now_secs);
-        let active = if invalidate { rules::active() } else { None };
+        let mut active = if invalidate { rules::active() } else { None };
+        if let Some(r) = &active {
+            if let Err(e) = check_cache_db(r.db) {
+                log::warn!("redisprep: invalidation skipped (timestamps are still recorded). {e}");
+                active = None;
+            }
+        }
         let (keys, patterns, db) = match &active {
             Some(r) => {
                 let (k, p) = self.task_keys(r, task);
@@ -597,6 +619,7 @@ pub fn delete_keys(db: i64, keys: &[String]) -> CoreResult<Vec<String>> {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
+    check_cache_db(db)?;
     if cluster::enabled() {
         // one run's keys share a hash tag: one slot, one script
         let reply: Value = run(|c| {
@@ -644,6 +667,7 @@ pub fn scan_delete(db: i64, patterns: &[String]) -> CoreResult<Vec<String>> {
             "pattern templates are not supported on the cluster layout (use exact keys)".into(),
         ));
     }
+    check_cache_db(db)?;
     let prep_db = conn::settings()?.prep_db;
     let mut found: Vec<String> = Vec::new();
     for pattern in patterns {

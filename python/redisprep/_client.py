@@ -12,6 +12,14 @@ from .errors import ConfigError
 
 _lock = threading.Lock()
 _client: Optional[tuple[int, Any]] = None
+#: ``configure(tls_ca_file=...)``; else ``$REDISPREP_TLS_CA`` (as the core).
+_tls_ca_file: Optional[str] = None
+
+
+def set_tls_ca_file(path: Optional[str]) -> None:
+    """The CA bundle for ``rediss://`` (``None``: ``$REDISPREP_TLS_CA``, else system roots)."""
+    global _tls_ca_file
+    _tls_ca_file = path
 
 
 def _build() -> Any:
@@ -41,6 +49,9 @@ def _build() -> Any:
     if url is None:
         url = os.environ.get("REDIS_URL") or os.environ.get("RQ_REDIS_URL")
     if url:
+        ca = _tls_ca_file or os.environ.get("REDISPREP_TLS_CA")
+        if ca and url.lower().startswith("rediss://"):
+            kwargs["ssl_ca_certs"] = ca
         try:
             # redis-py lets the URL's own db (path or ?db=) win over a db
             # argument: set the resolved prep DB on the pool explicitly.

@@ -198,6 +198,17 @@ fn parse_controllers(ctx: &mut Ctx, v: Option<&Value>) -> Vec<Controller> {
         }
         let keys = parse_templates(ctx, &format!("{path}.keys"), key_texts, global);
         let patterns = parse_templates(ctx, &format!("{path}.patterns"), pattern_texts, global);
+        for (i, t) in patterns.iter().enumerate() {
+            if !global && t.globs_past_run() {
+                ctx.err(
+                    format!("{path}.patterns[{i}]"),
+                    format!(
+                        "pattern {:?} puts a wildcard right after {{wd}} or {{run_id}}: it would also match other runs whose name starts with this one (put a separator such as '/' or ':' first)",
+                        t.text
+                    ),
+                );
+            }
+        }
         let description = opt_string(ctx, &path, obj, "description");
         out.push(Controller {
             name: name.clone(),

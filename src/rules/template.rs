@@ -87,6 +87,16 @@ impl Template {
             .any(|s| matches!(s, Segment::Wd | Segment::RunId))
     }
 
+    /// True when a glob metacharacter (`*`, `?`, `[`) directly follows `{wd}`
+    /// or `{run_id}`: as a pattern it would also match every run whose folder
+    /// or id starts with this one's (`/runs/ab*` reaches `/runs/abc/...`).
+    pub fn globs_past_run(&self) -> bool {
+        self.segments.windows(2).any(|w| match (&w[0], &w[1]) {
+            (Segment::Wd | Segment::RunId, Segment::Literal(l)) => l.starts_with(['*', '?', '[']),
+            _ => false,
+        })
+    }
+
     /// Render with values inserted literally.
     pub fn render(&self, vars: &RunVars<'_>, controller: &str) -> String {
         self.render_with(vars, controller, false)

@@ -287,6 +287,7 @@ def start_server(
     extra_args: list[str],
     client_kwargs: Optional[dict[str, Any]] = None,
     scheme: str = "redis",
+    port: Optional[int] = None,
 ) -> RedisServer:
     """Start a private server with extra arguments (``--requirepass``, TLS...)
     whose readiness probe and ``.client()`` use ``client_kwargs``."""
@@ -302,7 +303,7 @@ def start_server(
                 host=self.host, port=self.port, db=db, decode_responses=True, **kwargs, **kw
             )
 
-    server: RedisServer = Custom(extra_args=extra_args)
+    server: RedisServer = Custom(port=port, extra_args=extra_args)
     return server.start()
 
 

@@ -141,6 +141,41 @@ rules_doc = st.fixed_dictionaries(
         "junk": json_value,
     },
 )
+run_template = st.tuples(
+    st.sampled_from(["{wd}/", "rid:{run_id}:", "{wd}/{controller}", "x-{run_id}/"]),
+    template,
+).map("".join)
+
+
+@st.composite
+def valid_rules_doc(draw: st.DrawFn) -> dict[str, Any]:
+    """A document built to pass validation (so the closure, rendering and
+    preflight code run), with one optional random mutation."""
+    names = draw(st.lists(st.sampled_from(["a", "b", "c", "d", "e"]), min_size=1, unique=True))
+    controllers = {
+        n: {
+            "keys": draw(st.lists(run_template, min_size=1, max_size=3)),
+            "patterns": draw(st.lists(run_template, max_size=2)),
+        }
+        for n in names
+    }
+    task_names = draw(st.lists(st.sampled_from(["t1", "t2", "t3", "t4"]), unique=True))
+    tasks: dict[str, Any] = {}
+    for i, t in enumerate(task_names):
+        tasks[t] = {
+            "invalidates": draw(st.lists(st.sampled_from(names), unique=True)),
+            # cascades only point forward: no cycles
+            "cascades": draw(st.lists(st.sampled_from(task_names[i + 1 :] or [t]), unique=True))
+            if i + 1 < len(task_names)
+            else [],
+        }
+    doc: dict[str, Any] = {"version": 1, "controllers": controllers, "tasks": tasks}
+    if draw(st.booleans()):
+        key = draw(st.sampled_from(["version", "db", "controllers", "tasks", "junk"]))
+        doc[key] = draw(json_value)
+    return doc
+
+
 hash_value = st.sampled_from(["", "1", "-5", "+7", "017", " 7", "x12", "9" * 25, "true", "False"])
 
 
@@ -171,7 +206,7 @@ def fuzz_rules_text(text: str) -> None:
 
 
 @SETTINGS
-@given(rules_doc, st.dictionaries(field, hash_value, max_size=4))
+@given(st.one_of(rules_doc, valid_rules_doc()), st.dictionaries(field, hash_value, max_size=4))
 def fuzz_rules_structured(doc: dict[str, Any], hash_: dict[str, str]) -> None:
     exercise_rules(json.dumps(doc))
     try:

@@ -4,6 +4,7 @@ never reused, so a late reply can not answer a later command."""
 
 from __future__ import annotations
 
+import select
 import socket
 from pathlib import Path
 from typing import Callable
@@ -57,11 +58,49 @@ def test_nothing_listening_fails_fast(run_dir: Path) -> None:
     print(f"\nrefused: slowest call {max(took.values()):.2f} s")
 
 
-def test_unroutable_address_fails_within_connect_timeout(run_dir: Path) -> None:
-    # TEST-NET-1 (RFC 5737) is never routed: SYNs vanish (or the route is refused).
+def test_unroutable_address_fails_fast(run_dir: Path) -> None:
+    # TEST-NET-1 (RFC 5737) is never routed: here the route is refused at once;
+    # where SYNs vanish instead, the next test's case applies.
     configure_fast("redis://192.0.2.1:6379/0", retries=1)
     took = assert_all_fail_fast(str(run_dir), redisprep.RedisConnectionError)
     print(f"\nunroutable: slowest call {max(took.values()):.2f} s")
+
+
+def test_tcp_connect_that_never_completes_fails_within_connect_timeout(run_dir: Path) -> None:
+    """A listener that never accepts, its backlog full: the kernel drops the
+    SYNs, so the TCP connect itself hangs (a black-holed address)."""
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    fillers: list[socket.socket] = []
+    try:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(0)
+        addr = srv.getsockname()
+        for _ in range(16):  # fill the accept queue until a connect stalls
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setblocking(False)
+            s.connect_ex(addr)
+            fillers.append(s)
+            _, writable, _ = select.select([], [s], [], 0.3)
+            if not writable:
+                break
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        probe.settimeout(0.5)
+        with pytest.raises(socket.timeout):  # precondition: connect() really hangs
+            probe.connect(addr)
+        probe.close()
+        configure_fast(f"redis://127.0.0.1:{addr[1]}/0", retries=1, connect_timeout=0.5)
+        took = assert_all_fail_fast(
+            str(run_dir), redisprep.RedisTimeoutError, only=("RedisPrep()", "timestamp", "dump")
+        )
+        _, err = timed(lambda: RedisPrep(str(run_dir)))
+        assert "within 0.500 s" in str(err), err
+        # each call: the connect timeout per attempt, attempts = 1 + retries
+        assert min(took.values()) >= 0.5
+        print(f"\nSYN dropped: slowest call {max(took.values()):.2f} s (connect_timeout 0.5 s)")
+    finally:
+        for s in fillers:
+            s.close()
+        srv.close()
 
 
 @pytest.mark.parametrize(
