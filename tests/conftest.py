@@ -14,6 +14,8 @@ import redis
 sys.path.insert(0, str(Path(__file__).parent))
 
 import redisprep
+from support.cluster import LocalCluster
+from support.layouts import Layout
 from support.redis_server import RedisServer, server_from_env, url_with_db
 
 
@@ -81,3 +83,34 @@ def make_server() -> Iterator[type[RedisServer]]:
     yield Tracked
     for s in started:
         s.cleanup()
+
+
+# -- layouts: the drop-in and invalidation suites run on both (tests/support/layouts.py)
+
+
+@pytest.fixture(scope="session")
+def local_cluster() -> Iterator[LocalCluster]:
+    """The session's 3-master + 3-replica Redis Cluster, started at first use
+    (session fixtures are lazy: sessions without cluster tests never start it)."""
+    cluster = LocalCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.cleanup()
+
+
+@pytest.fixture(params=["standalone", pytest.param("cluster", marks=pytest.mark.slow)])
+def layout(request: pytest.FixtureRequest, redis_info: ServerInfo) -> Iterator[Layout]:
+    """redisprep configured on one layout (empty), restored to the session server after."""
+    if request.param == "cluster":
+        cluster: LocalCluster = request.getfixturevalue("local_cluster")
+        lay = Layout("cluster", cluster.url, cluster)
+    else:
+        lay = Layout("standalone", redis_info.url)
+    lay.activate()
+    try:
+        yield lay
+    finally:
+        redisprep.configure(redis_info.url)
+        lay.close()

@@ -21,22 +21,14 @@ from support.legacy_ref import LegacyRedisPrep
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[LocalCluster]:
-    c = LocalCluster().start()
-    try:
-        yield c
-    finally:
-        c.cleanup()
-
-
 @pytest.fixture
-def on_cluster(cluster: LocalCluster) -> Iterator[LocalCluster]:
-    cluster.wait_ok()
-    cluster.flushall()
-    redisprep.configure(cluster.url)
+def on_cluster(local_cluster: LocalCluster) -> Iterator[LocalCluster]:
+    """The session's shared cluster (tests/conftest.py), empty, redisprep pointed at it."""
+    local_cluster.wait_ok()
+    local_cluster.flushall()
+    redisprep.configure(local_cluster.url)
     try:
-        yield cluster
+        yield local_cluster
     finally:
         redisprep.configure(os.environ["REDIS_URL"])
 
@@ -120,6 +112,7 @@ def test_timestamp_invalidates_on_cluster(on_cluster: LocalCluster, tmp_path: Pa
 
 
 def test_failover_keeps_acknowledged_timestamps(tmp_path: Path) -> None:
+    # A cluster of its own: this test kills a master (the shared one stays intact).
     cluster = LocalCluster(node_timeout_ms=1000).start()
     try:
         redisprep.configure(cluster.url, connect_timeout=1, timeout=1)

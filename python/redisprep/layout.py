@@ -84,8 +84,19 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--runs", default="*", help="glob over run ids (default: all)")
     ap.add_argument("--dry-run", action="store_true", help="list what would be copied")
     args = ap.parse_args(argv)
+    sides: list[_Side] = []
     try:
-        src, dst = _Side(args.src), _Side(args.dst)
+        return _migrate(args, sides)
+    finally:
+        for side in sides:  # close the sockets (a long-lived caller must not leak them)
+            side.client.close()
+
+
+def _migrate(args: argparse.Namespace, sides: list[_Side]) -> int:
+    try:
+        sides.append(_Side(args.src))
+        sides.append(_Side(args.dst))
+        src, dst = sides
         runs = sorted(src.runs(args.runs))
     except Exception as e:  # connection or URL problems: say so plainly
         print(f"error: {e}", file=sys.stderr)

@@ -1,0 +1,758 @@
+"""Drop-in behaviour (issue 3): redisprep's ``RedisPrep`` against the pure-Python
+legacy reference (``support.legacy_ref``, written from SPEC sections 2-4).
+
+The same calls go to both; after every call the run's hash (``HGETALL``, in
+order) and the ``redisprep.dump`` bytes must be identical, and readers must
+return the same values. The legacy reference always runs on wepppy's layout
+(the session server, DB 1, so it never shares a key with ours); ours runs on
+each layout of the ``layout`` fixture (standalone, then the Redis Cluster).
+
+Timestamps: ours has no ``now`` argument, so ``timestamp()`` runs on ours
+first, the value it stored is read back (and checked to lie between
+``int(time.time())`` before and after the call), and the legacy reference
+records that same value with ``timestamp(key, now=value)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import random
+import shutil
+import time
+from enum import Enum
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import pytest
+import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import redisprep
+from redisprep import InvalidKeyError, RedisPrep, RedisPrepError, ResolverError, TaskEnum
+from support.layouts import Layout
+from support.legacy_ref import LegacyRedisPrep
+
+LEGACY_DB = 1
+
+
+class WeppTaskEnum(Enum):
+    """Stands in for wepppy's own TaskEnum: another Enum whose str() is the value."""
+
+    build_climate = "build_climate"
+    fetch_rap_ts = "build_rap_ts"
+    run_wepp_watershed = "run_wepp_watershed"
+    run_geneva = "run_geneva"  # newer wepppy member, unknown to our TaskEnum
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: Text that exercises json.dump's escaping: quotes, backslash, controls, NUL,
+#: DEL, non-ASCII, a character outside the BMP (surrogate pair), U+2028.
+ODD = 'é"\\\n\t\r\x00\x01\x1f\x7f\u00ff\u2028ü😀 /{x}'
+
+
+# -- the pair: one run on legacy and on ours --------------------------------
+
+
+class Side:
+    """One implementation's view of the run: the prep, a raw client and the hash key."""
+
+    def __init__(self, name: str, prep: Any, raw: Any, key: str, folder: Path) -> None:
+        self.name = name
+        self.prep = prep
+        self.raw = raw
+        self.key = key
+        self.folder = folder
+
+    def hash_items(self) -> list[tuple[str, str]]:
+        return list(self.raw.hgetall(self.key).items())
+
+    def dump_bytes(self) -> Optional[bytes]:
+        path = self.folder / "redisprep.dump"
+        return path.read_bytes() if path.exists() else None
+
+
+class Pair:
+    """The same run (same run id, separate Redis keyspaces and folders) on both."""
+
+    def __init__(
+        self, layout: Layout, legacy_client: redis.Redis[str], tmp_path: Path, run_id: str
+    ) -> None:
+        self.layout = layout
+        self.run_id = run_id
+        self.legacy_client = legacy_client
+        self.legacy_dir = tmp_path / "legacy" / run_id
+        self.ours_dir = tmp_path / "ours" / run_id
+        for d in (self.legacy_dir, self.ours_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self.legacy: Optional[Side] = None
+        self.ours: Optional[Side] = None
+
+    def open(self, construct_only: bool = False) -> None:
+        """``getInstance`` on both (or only the constructor)."""
+        if construct_only:
+            lp: Any = LegacyRedisPrep(str(self.legacy_dir), self.legacy_client)
+            op: Any = RedisPrep(str(self.ours_dir))
+        else:
+            lp = LegacyRedisPrep.getInstance(str(self.legacy_dir), self.legacy_client)
+            op = RedisPrep.getInstance(str(self.ours_dir))
+        self.legacy = Side("legacy", lp, self.legacy_client, self.run_id, self.legacy_dir)
+        self.ours = Side(
+            "ours", op, self.layout.client(0), self.layout.hash_key(self.run_id), self.ours_dir
+        )
+
+    @property
+    def sides(self) -> tuple[Side, Side]:
+        assert self.legacy is not None and self.ours is not None
+        return self.legacy, self.ours
+
+    def check_state(self, what: str = "") -> None:
+        legacy, ours = self.sides
+        assert ours.hash_items() == legacy.hash_items(), what
+        assert ours.dump_bytes() == legacy.dump_bytes(), what
+
+    def check_readers(self, keys: list[Any]) -> None:
+        legacy, ours = self.sides
+        for read in READERS:
+            assert outcome(read, ours.prep, keys) == outcome(read, legacy.prep, keys), read
+
+    def step(self, fn: Callable[[Side], Any], what: str = "") -> None:
+        legacy, ours = self.sides
+        got_l, got_o = outcome_of(lambda: fn(legacy)), outcome_of(lambda: fn(ours))
+        assert got_o == got_l, what
+        self.check_state(what)
+
+    def timestamp(self, key: Any) -> int:
+        """``timestamp(key)`` on ours, then the same value on legacy (see module doc)."""
+        legacy, ours = self.sides
+        before = int(time.time())
+        ours.prep.timestamp(key)
+        after = int(time.time())
+        value = ours.prep[key]
+        assert isinstance(value, int) and before <= value <= after
+        legacy.prep.timestamp(key, now=value)
+        self.check_state(f"timestamp({key!r})")
+        return value
+
+
+def outcome_of(fn: Callable[[], Any]) -> tuple[str, Any]:
+    """A call's result, or the ValueError it raised (``int('abc')`` on a stored value)."""
+    try:
+        return ("ok", fn())
+    except ValueError as e:
+        return ("raised", type(e).__name__)
+
+
+def outcome(read: Callable[[Any, list[Any]], Any], prep: Any, keys: list[Any]) -> tuple[str, Any]:
+    return outcome_of(lambda: read(prep, keys))
+
+
+#: Every reader of SPEC section 4; each must give the same answer on both.
+def _items(p: Any, keys: list[Any]) -> list[tuple[str, Any]]:
+    return [outcome_of(partial(p.__getitem__, k)) for k in keys]
+
+
+READERS: list[Callable[[Any, list[Any]], Any]] = [
+    _items,
+    lambda p, keys: [p.get_rq_job_id(k) for k in keys],
+    lambda p, keys: list(p.get_rq_job_ids().items()),
+    lambda p, keys: p.get_archive_job_id(),
+    lambda p, keys: (p.sbs_required, p.has_sbs, p._get_bool_config("custom")),
+    lambda p, keys: p._get_bool_config("loaded"),
+    lambda p, keys: p.timestamps_report(),
+    lambda p, keys: (p.wd.replace("/ours/", "/x/").replace("/legacy/", "/x/"), p.run_id),
+    lambda p, keys: os.path.basename(p.dump_filepath),
+]
+
+READ_KEYS: list[Any] = [
+    TaskEnum.build_climate,
+    WeppTaskEnum.fetch_rap_ts,
+    "build_landuse",
+    "run_geneva",
+    ODD,
+    "build_climate_rq",
+    "custom",
+    "missing",
+]
+
+
+@pytest.fixture
+def legacy_client(redis_info: Any) -> redis.Redis[str]:
+    """The legacy reference's Redis: the session server, DB 1 (flushed before each test)."""
+    return redis_info.client(LEGACY_DB)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def pair(layout: Layout, legacy_client: redis.Redis[str], tmp_path: Path) -> Pair:
+    return Pair(layout, legacy_client, tmp_path, "abc-def")
+
+
+def raw_write(field: str, value: str) -> Callable[[Side], Any]:
+    """What wepppy code does past the class: HSET on the hash, then ``prep.dump()``."""
+
+    def fn(s: Side) -> None:
+        s.raw.hset(s.key, field, value)
+        s.prep.dump()
+
+    return fn
+
+
+#: A scripted sequence calling every mutator of SPEC section 4 with every key form.
+SCRIPT: list[tuple[str, Callable[[Side], Any]]] = [
+    ("setitem TaskEnum int", lambda s: s.prep.__setitem__(TaskEnum.build_climate, 1700000000)),
+    ("setitem str str", lambda s: s.prep.__setitem__("build_landuse", "1700000001")),
+    ("setitem foreign enum", lambda s: s.prep.__setitem__(WeppTaskEnum.fetch_rap_ts, 17)),
+    ("setitem unknown task", lambda s: s.prep.__setitem__(WeppTaskEnum.run_geneva, 1)),
+    ("setitem odd key and value", lambda s: s.prep.__setitem__(ODD, ODD)),
+    ("setitem float", lambda s: s.prep.__setitem__("floaty", 1.5)),
+    ("setitem bytes", lambda s: s.prep.__setitem__("bytes", "é".encode())),
+    ("setitem big int", lambda s: s.prep.__setitem__("big", 10**30)),
+    ("setitem overwrite", lambda s: s.prep.__setitem__(TaskEnum.build_climate, -5)),
+    ("sbs_required=True", lambda s: setattr(s.prep, "sbs_required", True)),
+    ("has_sbs=1", lambda s: setattr(s.prep, "has_sbs", 1)),
+    ("has_sbs=0", lambda s: setattr(s.prep, "has_sbs", 0)),
+    ("sbs_required=''", lambda s: setattr(s.prep, "sbs_required", "")),
+    ("bool custom list", lambda s: s.prep._set_bool_config("custom", [0])),
+    ("bool custom None", lambda s: s.prep._set_bool_config("custom", None)),
+    ("rq str key", lambda s: s.prep.set_rq_job_id("build_climate_rq", ODD)),
+    ("rq TaskEnum key", lambda s: s.prep.set_rq_job_id(TaskEnum.run_wepp_watershed, "j-2")),
+    ("rq foreign key", lambda s: s.prep.set_rq_job_id(WeppTaskEnum.build_climate, "j-3")),
+    ("rq overwrite", lambda s: s.prep.set_rq_job_id("build_climate_rq", "j-4")),
+    ("archive set", lambda s: s.prep.set_archive_job_id("arch-1")),
+    ("archive clear", lambda s: s.prep.clear_archive_job_id()),
+    ("archive clear absent", lambda s: s.prep.clear_archive_job_id()),
+    ("archive set again", lambda s: s.prep.set_archive_job_id(ODD)),
+    ("raw extra field + dump", raw_write("postfire_debris_flow:revision", "3")),
+    ("raw locked field + dump", raw_write("locked:climate.nodb", "true")),
+    ("raw odd timestamp", raw_write("timestamps:build_soils", " 7 ")),
+    ("raw mixed-case bool", raw_write("attrs:custom", "TRUE")),
+    ("remove TaskEnum", lambda s: s.prep.remove_timestamp(TaskEnum.build_climate)),
+    ("remove absent", lambda s: s.prep.remove_timestamp("missing")),
+    ("remove foreign", lambda s: s.prep.remove_timestamp(WeppTaskEnum.fetch_rap_ts)),
+    ("setitem after remove", lambda s: s.prep.__setitem__(TaskEnum.build_climate, 3)),
+    ("remove_all_timestamp", lambda s: s.prep.remove_all_timestamp()),
+    ("remove_all again", lambda s: s.prep.remove_all_timestamp()),
+    ("dump()", lambda s: s.prep.dump()),
+    ("loaded=False", lambda s: s.prep._set_bool_config("loaded", False)),
+    ("lazy_load reloads", lambda s: s.prep.lazy_load()),
+]
+
+
+def test_scripted_sequence_is_byte_identical(pair: Pair) -> None:
+    pair.open()
+    pair.check_state("getInstance")
+    pair.check_readers(READ_KEYS)
+    for i, (what, fn) in enumerate(SCRIPT):
+        pair.step(fn, what)
+        pair.check_readers(READ_KEYS)
+        if i % 9 == 4:
+            pair.timestamp([TaskEnum.build_soils, WeppTaskEnum.run_geneva, "x", ODD][i % 4])
+            pair.check_readers(READ_KEYS)
+    ours = pair.sides[1]
+    # locked:* stays in Redis and never reaches the dump; other fields do
+    assert ("locked:climate.nodb", "true") in ours.hash_items()
+    dumped = json.loads(ours.dump_bytes() or b"")
+    assert "locked:climate.nodb" not in dumped
+    assert dumped["postfire_debris_flow:revision"] == "3"
+    # remove_all_timestamp kept timestamps of tasks that are not TaskEnum members
+    assert "timestamps:run_geneva" in dumped and f"timestamps:{ODD}" in dumped
+    assert not any(f"timestamps:{t}" in dumped for t in TaskEnum)
+
+
+def test_timestamp_records_the_same_bytes_with_every_key_form(pair: Pair) -> None:
+    pair.open()
+    for key in [TaskEnum.fetch_rap_ts, WeppTaskEnum.fetch_rap_ts, "build_rap_ts"]:
+        pair.timestamp(key)
+        ours = pair.sides[1]
+        assert ours.raw.hget(ours.key, "timestamps:build_rap_ts") is not None
+        assert [f for f, _ in ours.hash_items() if f.startswith("timestamps:")] == [
+            "timestamps:build_rap_ts"
+        ]
+
+
+@pytest.mark.parametrize("key", [TaskEnum.fetch_rap_ts, WeppTaskEnum.fetch_rap_ts, "build_rap_ts"])
+def test_every_key_form_names_the_same_field(pair: Pair, key: Any) -> None:
+    pair.open()
+    ours = pair.sides[1]
+    ours.prep[key] = 11
+    ours.prep.set_rq_job_id(key, "j")
+    ours.prep._set_bool_config(key, True)
+    fields = dict(ours.hash_items())
+    assert fields["timestamps:build_rap_ts"] == "11"
+    assert fields["rq:build_rap_ts"] == "j"
+    assert fields["attrs:build_rap_ts"] == "true"
+    for other in [TaskEnum.fetch_rap_ts, WeppTaskEnum.fetch_rap_ts, "build_rap_ts"]:
+        assert ours.prep[other] == 11
+        assert ours.prep.get_rq_job_id(other) == "j"
+        assert ours.prep._get_bool_config(other) is True
+    ours.prep.remove_timestamp(key)
+    assert ours.prep[TaskEnum.fetch_rap_ts] is None
+
+
+BAD_KEYS: list[Any] = [None, 7, 1.5, True, b"build_climate", object(), ("build_climate",)]
+
+KEYED: dict[str, Callable[[Any, Any], Any]] = {
+    "timestamp": lambda p, k: p.timestamp(k),
+    "__setitem__": lambda p, k: p.__setitem__(k, 1),
+    "__getitem__": lambda p, k: p[k],
+    "remove_timestamp": lambda p, k: p.remove_timestamp(k),
+    "set_rq_job_id": lambda p, k: p.set_rq_job_id(k, "j"),
+    "get_rq_job_id": lambda p, k: p.get_rq_job_id(k),
+    "_get_bool_config": lambda p, k: p._get_bool_config(k),
+    "_set_bool_config": lambda p, k: p._set_bool_config(k, True),
+}
+
+
+@pytest.mark.parametrize("method", sorted(KEYED))
+def test_bad_keys_raise_invalid_key_error_and_write_nothing(pair: Pair, method: str) -> None:
+    pair.open()
+    _, ours = pair.sides
+    ours.prep[TaskEnum.build_climate] = 1
+    before = (ours.hash_items(), ours.dump_bytes())
+    for bad in BAD_KEYS:
+        with pytest.raises(InvalidKeyError) as info:
+            KEYED[method](ours.prep, bad)
+        assert isinstance(info.value, RedisPrepError) and isinstance(info.value, TypeError)
+        assert type(bad).__name__ in str(info.value)
+        assert (ours.hash_items(), ours.dump_bytes()) == before
+
+
+# -- dumps: both directions ---------------------------------------------------
+
+
+def _write_rich_state(side: Side) -> None:
+    for _, fn in SCRIPT[:24]:  # everything up to the raw writes (no locked field yet)
+        fn(side)
+    side.raw.hset(side.key, "locked:wepp.nodb", "true")
+    if side.name == "legacy":
+        side.prep.timestamp(TaskEnum.run_wepp_watershed, now=1700000123)
+    else:
+        side.prep.timestamp(TaskEnum.run_wepp_watershed)
+
+
+def test_a_legacy_dump_loads_in_ours(pair: Pair) -> None:
+    pair.open()
+    legacy, ours = pair.sides
+    _write_rich_state(legacy)
+    data = legacy.dump_bytes()
+    assert data is not None and b"locked:" not in data
+    # Redis lost everything (restart); ours finds only the legacy-written file
+    (pair.ours_dir / "redisprep.dump").write_bytes(data)
+    legacy.raw.delete(legacy.key)
+    ours.raw.delete(ours.key)
+    pair.open()
+    pair.check_state("legacy dump loaded by both")
+    assert ours.dump_bytes() == data  # lazy_load does not re-dump
+    assert dict(ours.hash_items())["attrs:loaded"] == "true"
+    pair.check_readers(READ_KEYS)
+
+
+def test_an_ours_dump_loads_in_legacy(pair: Pair) -> None:
+    pair.open()
+    legacy, ours = pair.sides
+    _write_rich_state(ours)
+    data = ours.dump_bytes()
+    assert data is not None and b"locked:" not in data
+    (pair.legacy_dir / "redisprep.dump").write_bytes(data)
+    legacy.raw.delete(legacy.key)
+    ours.raw.delete(ours.key)
+    pair.open()
+    pair.check_state("our dump loaded by both")
+    assert legacy.dump_bytes() == data
+    pair.check_readers(READ_KEYS)
+
+
+def test_lazy_load_merges_over_fields_already_in_redis(pair: Pair) -> None:
+    pair.open()
+    for side in pair.sides:
+        side.prep["a"] = 1
+        side.prep.set_rq_job_id("r", "1")
+        side.raw.hset(side.key, mapping={"attrs:loaded": "false", "extra": "x", "rq:r": "2"})
+    pair.check_state()
+    for side in pair.sides:
+        side.prep.lazy_load()
+    pair.check_state("lazy_load over a partial hash")
+    ours = pair.sides[1]
+    assert dict(ours.hash_items())["rq:r"] == "1"  # the dump wins for the fields it has
+    assert dict(ours.hash_items())["extra"] == "x"  # fields only in Redis stay
+
+
+def test_lazy_load_does_nothing_when_loaded(pair: Pair) -> None:
+    pair.open()
+    for side in pair.sides:
+        side.prep["a"] = 1
+        # a dump that differs from Redis: lazy_load must not read it while loaded is true
+        (side.folder / "redisprep.dump").write_text('{"timestamps:a": "99", "z": "1"}')
+    for loaded in ["true", "TRUE", "True"]:
+        for side in pair.sides:
+            side.raw.hset(side.key, "attrs:loaded", loaded)
+            side.prep.lazy_load()
+            assert side.prep["a"] == 1
+        pair.check_state(f"loaded={loaded}")
+    for side in pair.sides:
+        side.raw.hset(side.key, "attrs:loaded", "yes")  # not 'true': loads
+        side.prep.lazy_load()
+        assert side.prep["a"] == 99
+    pair.check_state("loaded=yes")
+
+
+def test_constructor_sets_loaded_only_without_a_dump(pair: Pair) -> None:
+    pair.open(construct_only=True)
+    pair.check_state("constructor, no dump")
+    legacy, ours = pair.sides
+    assert ours.hash_items() == [("attrs:loaded", "true")]
+    assert ours.dump_bytes() == b'{"attrs:loaded": "true"}'
+    for side in pair.sides:
+        side.raw.delete(side.key)
+    pair.open(construct_only=True)  # the dump exists now: the constructor writes nothing
+    assert ours.hash_items() == [] and legacy.hash_items() == []
+    pair.check_state("constructor, dump present")
+
+
+def test_missing_folder_writes_redis_but_no_file(
+    layout: Layout, legacy_client: redis.Redis[str], tmp_path: Path
+) -> None:
+    pair = Pair(layout, legacy_client, tmp_path, "gone")
+    shutil.rmtree(pair.legacy_dir)
+    shutil.rmtree(pair.ours_dir)
+    pair.open()
+    for what, fn in SCRIPT[:12]:
+        pair.step(fn, what)
+    pair.timestamp(TaskEnum.build_climate)
+    ours = pair.sides[1]
+    assert ours.dump_bytes() is None and not pair.ours_dir.exists()
+    assert len(ours.hash_items()) > 5
+
+
+@pytest.mark.parametrize("suffix", ["/", "//"])
+def test_run_id_and_paths_of_a_wd_with_trailing_slashes(
+    layout: Layout, legacy_client: redis.Redis[str], tmp_path: Path, suffix: str
+) -> None:
+    run = tmp_path / "runs" / "ab" / "abc-def"
+    run.mkdir(parents=True)
+    wd = str(run) + suffix
+    legacy = LegacyRedisPrep.getInstance(wd, legacy_client)
+    ours = RedisPrep.getInstance(wd, allow_nonexistent=True, ignore_lock=True)
+    assert (ours.wd, ours.run_id, ours.dump_filepath, ours.cfg_fn) == (
+        legacy.wd,
+        legacy.run_id,
+        legacy.dump_filepath,
+        None,
+    )
+    assert ours.run_id == "abc-def" and ours.wd == wd
+    assert ours.dump_filepath == os.path.join(wd, "redisprep.dump")
+    assert layout.client(0).hgetall(layout.hash_key("abc-def")) == {"attrs:loaded": "true"}
+
+
+def test_default_wd_is_the_current_folder(
+    layout: Layout, legacy_client: redis.Redis[str], tmp_path: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    ours = RedisPrep.getInstance()
+    legacy = LegacyRedisPrep.getInstance(".", legacy_client)
+    assert (ours.wd, ours.run_id, ours.dump_filepath) == (".", ".", "./redisprep.dump")
+    assert ours.timestamps_report() == legacy.timestamps_report()
+    assert ours.timestamps_report().startswith("RedisPrep Timestamps (.):\n  rmtree: None\n")
+    assert (tmp_path / "redisprep.dump").read_bytes() == b'{"attrs:loaded": "true"}'
+    assert layout.client(0).hget(layout.hash_key("."), "attrs:loaded") == "true"
+
+
+def test_int_of_stored_values_follows_python(pair: Pair) -> None:
+    pair.open()
+    values = [" 7 ", "1_0", "-3", "+4", "0010", "10" * 20, "abc", "1.5", "", "٣"]
+    for i, v in enumerate(values):
+        pair.step(raw_write(f"timestamps:v{i}", v))
+    pair.check_readers([f"v{i}" for i in range(len(values))])
+    _, ours = pair.sides
+    assert ours.prep["v0"] == 7 and ours.prep["v1"] == 10 and ours.prep["v9"] == 3
+    assert ours.prep["v5"] == int("10" * 20)
+    with pytest.raises(ValueError):
+        ours.prep["v6"]
+
+
+def test_timestamps_report_lists_every_member_in_order(pair: Pair) -> None:
+    pair.open()
+    for side in pair.sides:
+        side.prep[TaskEnum.fetch_polaris] = 5
+        side.prep["run_geneva"] = 6  # not a member: not in the report
+        side.raw.hset(side.key, "timestamps:build_soils", "raw text")
+    _, ours = pair.sides
+    report = ours.prep.timestamps_report()
+    lines = report.split("\n")
+    assert lines[0] == "RedisPrep Timestamps (abc-def):"
+    assert lines[1:] == [
+        f"  {t.value}: " + {"build_polaris": "5", "build_soils": "raw text"}.get(t.value, "None")
+        for t in TaskEnum
+    ]
+    pair.check_readers([])
+
+
+# -- getInstance & co ---------------------------------------------------------
+
+
+def test_get_instance_flags_are_accepted_and_ignored(pair: Pair) -> None:
+    pair.open()
+    _, ours = pair.sides
+    ours.prep["a"] = 1
+    state = (ours.hash_items(), ours.dump_bytes())
+    for kw in [{}, {"allow_nonexistent": True}, {"ignore_lock": True}]:
+        p = RedisPrep.getInstance(str(pair.ours_dir), **kw)
+        assert isinstance(p, RedisPrep) and p["a"] == 1
+        q = RedisPrep.tryGetInstance(str(pair.ours_dir), **kw)
+        assert isinstance(q, RedisPrep) and q["a"] == 1
+        assert (ours.hash_items(), ours.dump_bytes()) == state
+
+
+def test_get_instance_shares_one_connection_pool(pair: Pair) -> None:
+    pair.open()
+    assert RedisPrep.getInstance(str(pair.ours_dir))["a"] is None  # warms the pool
+    before = redisprep.stats()["connects"]
+    for _ in range(20):
+        p = RedisPrep.getInstance(str(pair.ours_dir))
+        p["a"] = 1
+    assert redisprep.stats()["connects"] == before
+
+
+def test_try_get_instance_on_a_missing_folder_is_an_instance(
+    layout: Layout, tmp_path: Path
+) -> None:
+    p = RedisPrep.tryGetInstance(str(tmp_path / "nope" / "run-x"))
+    assert isinstance(p, RedisPrep) and p.run_id == "run-x"
+    assert layout.client(0).hgetall(layout.hash_key("run-x")) == {"attrs:loaded": "true"}
+
+
+def test_try_get_instance_maps_file_not_found_to_none(
+    layout: Layout, run_dir: Path, monkeypatch: Any
+) -> None:
+    (run_dir / "redisprep.dump").write_text("[1, 2]")  # a real error that is not FileNotFound
+    with pytest.raises(redisprep.DumpFormatError):
+        RedisPrep.tryGetInstance(str(run_dir))
+
+    def missing(*a: Any, **kw: Any) -> RedisPrep:
+        raise FileNotFoundError(str(run_dir))
+
+    monkeypatch.setattr(RedisPrep, "getInstance", staticmethod(missing))
+    assert RedisPrep.tryGetInstance(str(run_dir)) is None
+
+
+def test_get_instance_from_run_id(
+    layout: Layout, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import redisprep.config as config
+
+    monkeypatch.setattr(config, "_resolver", None)
+    monkeypatch.setattr(config, "_runs_root", None)
+    monkeypatch.delenv("REDISPREP_RUNS_ROOT", raising=False)
+    with pytest.raises(ResolverError, match="no run resolver is configured") as info:
+        RedisPrep.getInstanceFromRunID("abc-def")
+    assert isinstance(info.value, RedisPrepError) and isinstance(info.value, LookupError)
+    assert layout.client(0).keys("*") == []
+
+    root = tmp_path / "env-root"
+    (root / "abc-def").mkdir(parents=True)
+    monkeypatch.setenv("REDISPREP_RUNS_ROOT", str(root))
+    p = RedisPrep.getInstanceFromRunID("abc-def", allow_nonexistent=True, ignore_lock=True)
+    assert p.wd == str(root / "abc-def") and (root / "abc-def" / "redisprep.dump").exists()
+
+    other = tmp_path / "configured-root"
+    (other / "abc-def").mkdir(parents=True)
+    redisprep.configure(layout.url, runs_root=str(other))  # wins over the environment
+    assert RedisPrep.getInstanceFromRunID("abc-def").wd == str(other / "abc-def")
+
+    seen: list[str] = []
+
+    def get_wd(runid: str) -> str:
+        seen.append(runid)
+        return str(tmp_path / "resolved" / runid[:2] / runid)
+
+    redisprep.set_run_resolver(get_wd)  # wins over runs_root
+    p = RedisPrep.getInstanceFromRunID("abc-def")
+    assert seen == ["abc-def"] and p.wd == str(tmp_path / "resolved" / "ab" / "abc-def")
+    for bad in ["", "a/b", "..", ".", None]:
+        with pytest.raises(ResolverError):
+            RedisPrep.getInstanceFromRunID(bad)  # type: ignore[arg-type]
+    assert seen == ["abc-def"]
+
+
+# -- pickling, prep.redis, TaskEnum --------------------------------------------
+
+
+@pytest.mark.parametrize("protocol", [0, 2, pickle.HIGHEST_PROTOCOL])
+def test_pickle_round_trip_gives_a_working_instance(
+    pair: Pair, protocol: int, legacy_client: redis.Redis[str]
+) -> None:
+    pair.open()
+    ours = pair.sides[1]
+    ours.prep.cfg_fn = "disturbed.cfg"
+    ours.prep[TaskEnum.build_climate] = 5
+    assert ours.prep.__getstate__() == {
+        "wd": str(pair.ours_dir),
+        "cfg_fn": "disturbed.cfg",
+        "run_id": "abc-def",
+    }
+    data = pickle.dumps(ours.prep, protocol=protocol)
+    ours.raw.delete(ours.key)  # unpickling runs no constructor: nothing is written
+    clone = pickle.loads(data)
+    assert type(clone) is RedisPrep
+    assert (clone.wd, clone.cfg_fn, clone.run_id) == (
+        str(pair.ours_dir),
+        "disturbed.cfg",
+        "abc-def",
+    )
+    assert ours.hash_items() == []
+    clone.lazy_load()  # and it works: the dump comes back
+    assert clone[TaskEnum.build_climate] == 5
+    clone.set_rq_job_id("after", "pickle")
+    assert ours.raw.hget(ours.key, "rq:after") == "pickle"
+
+
+def test_prep_redis_is_a_real_shared_client(pair: Pair) -> None:
+    pair.open()
+    legacy, ours = pair.sides
+    client = ours.prep.redis
+    assert isinstance(client, redis.RedisCluster if pair.layout.is_cluster else redis.Redis)
+    assert client is RedisPrep.getInstance(str(pair.ours_dir)).redis  # shared per process
+    key = ours.prep.hash_key
+    assert key == ours.key and (key == ours.prep.run_id) != pair.layout.is_cluster
+    assert client.hget(key, "attrs:loaded") == "true"  # decode_responses=True
+    # wepppy's pattern: write a field past the class, then dump(); and use a lock
+    for side, c in [(legacy, legacy.raw), (ours, client)]:
+        c.hset(side.key, "postfire_debris_flow:revision", "2")
+        c.hset(side.key, "rq:build_climate_rq", "j")
+        side.prep.dump()
+        c.hdel(side.key, "rq:build_climate_rq")
+        side.prep.dump()
+    pair.check_state("writes through prep.redis then dump()")
+    if not pair.layout.is_cluster:
+        with client.lock(f"{ours.prep.run_id}:debris", timeout=30, blocking_timeout=5):
+            assert client.get(f"{ours.prep.run_id}:debris") is not None
+
+
+#: SPEC section 5, copied verbatim: member, value, label, emoji.
+TASK_TABLE = """
+if_exists_rmtree | rmtree | Remove existing files | 🗑️
+project_init | project_init | Initialize Project | 🚀
+set_outlet | set_outlet | Set Outlet | 📍
+abstract_watershed | abstract_watershed | Abstract Watershed | 💎
+build_channels | build_channels | Build Channels | 🌊
+find_outlet | find_outlet | Find Outlet | 📍
+build_subcatchments | build_subcatchments | Build Subcatchments | 🧩
+build_landuse | build_landuse | Build Landuse | 🌲
+build_treatments | build_treatments | Build Treatments | 💊
+build_rangeland_cover | build_rangeland_cover | Build Rangeland Cover | 🦎
+build_soils | build_soils | Build Soils | 🪱
+build_climate | build_climate | Build Climate | ☁️
+fetch_rap_ts | build_rap_ts | Build RAP TS | 🐮
+fetch_openet_ts | build_openet_ts | Build OpenET TS | 🛰️
+fetch_polaris | build_polaris | Build POLARIS Layers | 🧱
+run_wepp_hillslopes | run_wepp_hillslopes | Run WEPP Hillslopes | 💧
+run_wepp_watershed | run_wepp_watershed | Run WEPP Watershed | ⛰️
+run_observed | run_observed | Run Observed | 📊
+run_debris | run_debris | Run Debris | 🪨
+run_roads | run_roads | Run Roads | 🚗
+run_watar | run_watar | Run WATAR | 🌋
+run_rhem | run_rhem | Run RHEM | 🌵
+fetch_dem | fetch_dem | Fetch DEM | 🌍
+landuse_map | landuse_map | Landuse Map | 🗺️
+init_sbs_map | init_sbs_map | Initialize SBS Map | 🔥
+run_omni_scenarios | run_omni_scenarios | Run OMNI Scenarios | 🪓
+run_omni_contrasts | run_omni_contrasts | Run OMNI Contrasts | ⚖️
+dss_export | dss_export | Export DSS | 📤
+run_features_export | run_features_export | Export Features | 📦
+build_rusle | build_rusle | Build RUSLE | 🔱
+set_readonly | set_readonly | Set Readonly | 🔒
+run_path_cost_effective | run_path_ce | Run PATH Cost-Effective | 🧮
+"""
+
+
+def test_task_enum_is_spec_section_5() -> None:
+    rows = [line.split(" | ") for line in TASK_TABLE.strip().splitlines()]
+    assert [(t.name, t.value, t.label(), t.emoji()) for t in TaskEnum] == [tuple(r) for r in rows]
+    assert sum("\ufe0f" in t.emoji() for t in TaskEnum) == 6
+    for t in TaskEnum:
+        assert str(t) == f"{t}" == t.value and t.__getstate__() == t.value
+        assert pickle.loads(pickle.dumps(t)) is t
+        assert TaskEnum(t.value) is t
+
+
+# -- randomized differential run ----------------------------------------------
+
+_KEYS = st.one_of(
+    st.sampled_from(list(TaskEnum)),
+    st.sampled_from(list(WeppTaskEnum)),
+    st.sampled_from(["build_climate", "run_geneva", ODD, "a"]),
+    st.text(st.characters(exclude_categories=["Cs"]), max_size=6),
+)
+_VALUES = st.one_of(
+    st.integers(-(10**12), 10**12),
+    st.text(st.characters(exclude_categories=["Cs"]), max_size=8),
+    st.sampled_from([ODD, " 7 ", "1_0", "", "1.5"]),
+)
+_OPS = st.one_of(
+    st.tuples(st.just("set"), _KEYS, _VALUES),
+    st.tuples(st.just("timestamp"), _KEYS),
+    st.tuples(st.just("remove"), _KEYS),
+    st.tuples(st.just("remove_all")),
+    st.tuples(st.just("bool"), st.sampled_from(["sbs_required", "has_sbs", "x"]), st.booleans()),
+    st.tuples(st.just("rq"), _KEYS, _VALUES),
+    st.tuples(st.just("archive"), _VALUES),
+    st.tuples(st.just("clear_archive")),
+    st.tuples(st.just("raw"), st.sampled_from(["locked:a", "other", "attrs:x"]), _VALUES),
+    st.tuples(st.just("lost")),  # Redis lost the hash: getInstance reloads the dump
+    st.tuples(st.just("dump")),
+)
+
+
+def _apply(pair: Pair, op: tuple[Any, ...]) -> None:
+    kind = op[0]
+    if kind == "timestamp":
+        pair.timestamp(op[1])
+        return
+    if kind == "lost":
+        for side in pair.sides:
+            side.raw.delete(side.key)
+        pair.open()
+        pair.check_state("reloaded after loss")
+        return
+    fns: dict[str, Callable[[Side], Any]] = {
+        "set": lambda s: s.prep.__setitem__(op[1], op[2]),
+        "remove": lambda s: s.prep.remove_timestamp(op[1]),
+        "remove_all": lambda s: s.prep.remove_all_timestamp(),
+        "bool": lambda s: s.prep._set_bool_config(op[1], op[2]),
+        "rq": lambda s: s.prep.set_rq_job_id(op[1], op[2]),
+        "archive": lambda s: s.prep.set_archive_job_id(op[1]),
+        "clear_archive": lambda s: s.prep.clear_archive_job_id(),
+        "raw": lambda s: raw_write(op[1], str(op[2]))(s),
+        "dump": lambda s: s.prep.dump(),
+    }
+    pair.step(fns[kind], repr(op))
+
+
+def test_random_operation_sequences_match_legacy(
+    layout: Layout, legacy_client: redis.Redis[str], tmp_path: Path
+) -> None:
+    counter = iter(range(10**6))
+
+    @settings(
+        max_examples=25 if layout.is_cluster else 60,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(st.lists(_OPS, min_size=1, max_size=25), st.randoms(use_true_random=False))
+    def run(ops: list[tuple[Any, ...]], rnd: random.Random) -> None:
+        pair = Pair(layout, legacy_client, tmp_path, f"run-{next(counter)}")
+        pair.open()
+        pair.check_state("getInstance")
+        keys = [op[1] for op in ops if op[0] in ("set", "timestamp", "rq", "remove")]
+        for op in ops:
+            _apply(pair, op)
+            pair.check_readers(rnd.sample(keys, min(3, len(keys))))
+
+    run()
