@@ -124,24 +124,42 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8], fsync: bool) -> CoreRe
 /// Accepts what legacy's `json.load` + `hset` accepts in practice: a JSON
 /// object whose values are strings or integers (stored as decimal text).
 pub fn read_dump(path: &Path) -> CoreResult<Option<Vec<(String, String)>>> {
-    let mut file = match File::open(path) {
+    // O_NONBLOCK: opening a FIFO planted as the dump must not wait for a writer.
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    {
         Ok(f) => f,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(CoreError::dump_io("open", path, e)),
     };
-    let len = file
+    let meta = file
         .metadata()
-        .map_err(|e| CoreError::dump_io("stat", path, e))?
-        .len();
-    if len > MAX_DUMP_BYTES {
+        .map_err(|e| CoreError::dump_io("stat", path, e))?;
+    if !meta.is_file() {
+        // a FIFO, a device (/dev/zero never ends), a socket...
         return Err(CoreError::DumpFormat {
             path: path.into(),
-            detail: format!("{len} bytes is larger than the {MAX_DUMP_BYTES} byte limit"),
+            detail: "not a regular file".to_string(),
         });
     }
+    let len = meta.len();
+    let too_big = |len: u64| CoreError::DumpFormat {
+        path: path.into(),
+        detail: format!("{len} bytes is larger than the {MAX_DUMP_BYTES} byte limit"),
+    };
+    if len > MAX_DUMP_BYTES {
+        return Err(too_big(len));
+    }
     let mut bytes = Vec::with_capacity(len as usize);
-    file.read_to_end(&mut bytes)
+    // bounded even if the file grows after the stat
+    file.take(MAX_DUMP_BYTES + 1)
+        .read_to_end(&mut bytes)
         .map_err(|e| CoreError::dump_io("read", path, e))?;
+    if bytes.len() as u64 > MAX_DUMP_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
     parse_dump(&bytes)
         .map(Some)
         .map_err(|detail| CoreError::DumpFormat {

@@ -58,7 +58,9 @@ fn value_text(value: &Bound<'_, PyAny>) -> PyResult<String> {
     if value.is_instance_of::<pyo3::types::PyString>()
         || value.is_instance_of::<pyo3::types::PyInt>()
     {
-        return Ok(value.str()?.to_string());
+        // to_str() refuses lone surrogates (UnicodeEncodeError, like redis-py);
+        // Display would replace them silently
+        return Ok(value.str()?.to_str()?.to_owned());
     }
     Err(CoreError::InvalidKey(format!(
         "invalid value of type {}: use an int timestamp or a str",
