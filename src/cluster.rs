@@ -18,6 +18,8 @@ use crate::stats;
 pub struct ClusterSettings {
     client: ClusterClient,
     pub nodes: Vec<String>,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
     pub fsync: bool,
     pub events: bool,
     pub events_channel: String,
@@ -126,11 +128,13 @@ fn build(o: &ClusterOverrides) -> CoreResult<ClusterSettings> {
             .ok()
             .filter(|p| !p.is_empty())
     });
-    let secs =
-        |v: Option<f64>, d: f64| Duration::from_secs_f64(v.unwrap_or(d).clamp(0.001, 86_400.0));
+    // the same limits as the standalone layout: a bad value is a ConfigError, not clamped
+    let connect_timeout =
+        crate::conn::seconds("connect_timeout", o.connect_timeout.unwrap_or(5.0))?;
+    let timeout = crate::conn::seconds("timeout", o.timeout.unwrap_or(10.0))?;
     let mut b = ClusterClient::builder(nodes.clone())
-        .connection_timeout(secs(o.connect_timeout, 5.0))
-        .response_timeout(secs(o.timeout, 10.0))
+        .connection_timeout(connect_timeout)
+        .response_timeout(timeout)
         .retries(o.retries.unwrap_or(16));
     if let Some(p) = password {
         b = b.password(p);
@@ -146,6 +150,8 @@ fn build(o: &ClusterOverrides) -> CoreResult<ClusterSettings> {
     Ok(ClusterSettings {
         client,
         nodes,
+        connect_timeout,
+        timeout,
         fsync: o.fsync.unwrap_or_else(|| flag("REDISPREP_FSYNC")),
         events: o.events.unwrap_or_else(|| flag("REDISPREP_EVENTS")),
         events_channel: o.events_channel.clone().unwrap_or_else(|| {

@@ -81,7 +81,7 @@ fn env_parse<T: std::str::FromStr>(name: &str) -> CoreResult<Option<T>> {
     }
 }
 
-fn seconds(name: &str, v: f64) -> CoreResult<Duration> {
+pub(crate) fn seconds(name: &str, v: f64) -> CoreResult<Duration> {
     if v.is_finite() && v > 0.0 && v < 86_400.0 {
         Ok(Duration::from_secs_f64(v))
     } else {

@@ -74,7 +74,7 @@ fn configure(
         })?;
         return Ok(());
     }
-    crate::cluster::disable(url.is_none());
+    let reset_to_env = url.is_none();
     conn::configure(Overrides {
         url,
         prep_db,
@@ -86,6 +86,8 @@ fn configure(
         events_channel,
         tls_ca_file,
     })?;
+    // only once the new settings are valid: a refused configure() keeps the layout in force
+    crate::cluster::disable(reset_to_env);
     Ok(())
 }
 
@@ -101,8 +103,8 @@ fn connection_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
         d.set_item("fsync", s.fsync)?;
         d.set_item("events", s.events)?;
         d.set_item("events_channel", &s.events_channel)?;
-        d.set_item("connect_timeout", 5.0)?;
-        d.set_item("timeout", 10.0)?;
+        d.set_item("connect_timeout", s.connect_timeout.as_secs_f64())?;
+        d.set_item("timeout", s.timeout.as_secs_f64())?;
         return Ok(d);
     }
     let s = conn::settings()?;
