@@ -15,7 +15,15 @@ from redisprep import RedisPrep, TaskEnum
 from support.legacy_ref import LegacyRedisPrep
 from support.redis_server import RedisServer
 
-from .conftest import configure_fast, read_dump, redis_hash, temp_files, wait_until
+from .conftest import (
+    HANG_BOUND,
+    configure_fast,
+    read_dump,
+    redis_hash,
+    temp_files,
+    timed,
+    wait_until,
+)
 
 
 def make_run(root: Path, name: str) -> Path:
@@ -47,7 +55,8 @@ def test_restart_empty_reconnects_and_recovers_the_dump(
 
     # Same long-lived instance, no getInstance: the pooled socket is dead, the
     # call reconnects by itself, notices the hash is gone and merges the dump back.
-    prep.timestamp(TaskEnum.build_soils)
+    took, err = timed(lambda: prep.timestamp(TaskEnum.build_soils))
+    assert err is None, repr(err)
     after = redisprep.stats()
     assert after["recoveries"] == before["recoveries"] + 1
     assert after["connects"] > before["connects"]
@@ -73,6 +82,10 @@ def test_restart_empty_reconnects_and_recovers_the_dump(
     fresh = RedisPrep.getInstance(str(ours_dir))
     assert fresh[TaskEnum.build_climate] == acked
     assert redis_hash(server.client(), "ours-run") == read_dump(ours_dir)
+    print(
+        f"\nrestart empty: first call after restart (reconnect + recover {len(h)} fields) "
+        f"{took * 1000:.1f} ms; acknowledged kept: ours 2/2, legacy 0/1"
+    )
 
 
 def test_retries_are_bounded_and_configurable(
@@ -109,11 +122,11 @@ def test_retries_are_bounded_and_configurable(
     # Redis stays down: the call gives up after its retries, it does not hang.
     configure_fast(server.url, retries=2)
     server.kill()
-    t0 = time.monotonic()
-    with pytest.raises(redisprep.RedisConnectionError) as info:
-        prep.timestamp("f")
-    assert time.monotonic() - t0 < 10
-    assert f"127.0.0.1:{server.port}" in str(info.value)
+    took, err = timed(lambda: prep.timestamp("f"))
+    assert isinstance(err, redisprep.RedisConnectionError), repr(err)
+    assert took < HANG_BOUND
+    assert f"127.0.0.1:{server.port}" in str(err)
+    print(f"\nRedis down, retries=2: gave up after {took:.2f} s")
 
 
 def test_kill_during_a_burst_loses_nothing_acknowledged(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -77,3 +78,13 @@ def test_fuzz_regressions(case: dict[str, Any], run_dir: Path, r0: redis.Redis[s
         prep.lazy_load()
         assert r0.hgetall("abc-def") == {**case["expect"], "attrs:loaded": "true"}
     assert path.read_bytes() == raw
+
+
+def test_rust_panics_unwind_into_python() -> None:
+    """PyO3 turns a Rust panic into ``pyo3_runtime.PanicException`` only when
+    panics unwind; ``panic = "abort"`` in a profile would kill the interpreter
+    (wepppy's web worker) instead. The fuzz worker above also runs in a
+    subprocess, so an abort there shows as a signal exit status."""
+    cargo = (HERE.parents[1] / "Cargo.toml").read_text()
+    assert "[profile.release]" in cargo
+    assert re.findall(r"(?m)^\s*panic\s*=.*$", cargo) == []  # the default: unwind
