@@ -14,13 +14,14 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 import redis
 
 import redisprep
 from redisprep import RedisPrep, Rules, TaskEnum
+from support.layouts import Layout
 from support.legacy_ref import LegacyRedisPrep
 from support.redis_server import RedisServer, url_with_db
 from support.turns import TurnCounter, commandstats
@@ -37,14 +38,19 @@ def read_dump(wd: Path) -> dict[str, str]:
     return data
 
 
-def all_cache_keys(wd: str) -> list[str]:
-    """Every controller's cache key for a run, rendered from the SPEC rule
-    ``{wd}/<name>.nodb`` (not by redisprep)."""
-    return [f"{os.path.abspath(wd)}/{c}.nodb" for c in RULES.controllers]
+def _key(wd: str, controller: str, lay: Optional[Layout]) -> str:
+    rendered = f"{os.path.abspath(wd)}/{controller}.nodb"
+    return lay.cache_key(os.path.basename(wd.rstrip("/")), rendered) if lay else rendered
 
 
-def closure_keys(task: str, wd: str) -> list[str]:
-    return [f"{os.path.abspath(wd)}/{c}.nodb" for c in RULES.controllers_for(task)]
+def all_cache_keys(wd: str, lay: Optional[Layout] = None) -> list[str]:
+    """Every controller's cache key for a run as stored in ``lay`` (standalone when
+    None), built from the SPEC rule ``{wd}/<name>.nodb`` (not by redisprep)."""
+    return [_key(wd, c, lay) for c in RULES.controllers]
+
+
+def closure_keys(task: str, wd: str, lay: Optional[Layout] = None) -> list[str]:
+    return [_key(wd, c, lay) for c in RULES.controllers_for(task)]
 
 
 def fill(r13: redis.Redis[str], keys: list[str], ttl: int = TTL) -> None:
@@ -88,16 +94,16 @@ def private(make_server: type[RedisServer]) -> Iterator[RedisServer]:
     "task", [TaskEnum.build_climate, TaskEnum.abstract_watershed, TaskEnum.run_wepp_watershed]
 )
 def test_timestamp_records_like_legacy_and_deletes_the_closure(
-    run_dir: Path, tmp_path: Path, redis_info: Any, r0: redis.Redis[str], r13: redis.Redis[str],
-    task: TaskEnum,
-) -> None:  # fmt: skip
+    layout: Layout, run_dir: Path, tmp_path: Path, redis_info: Any, task: TaskEnum
+) -> None:
+    r0, r13, key = layout.client(0), layout.client(13), layout.hash_key(run_dir.name)
     wd = str(run_dir)
     legacy_dir = tmp_path / "legacy" / run_dir.name
     legacy_dir.mkdir(parents=True)
     legacy = LegacyRedisPrep.getInstance(str(legacy_dir), redis_info.client(1))
     prep = RedisPrep.getInstance(wd)
-    every = all_cache_keys(wd)
-    stale = closure_keys(str(task), wd)
+    every = all_cache_keys(wd, layout)
+    stale = closure_keys(str(task), wd, layout)
     fill(r13, every)
     for step in [TaskEnum.fetch_dem, TaskEnum.build_channels]:
         prep[step] = 1_700_000_000
@@ -107,7 +113,7 @@ def test_timestamp_records_like_legacy_and_deletes_the_closure(
     prep.timestamp(task)
     after = int(time.time())
 
-    recorded = r0.hget(run_dir.name, f"timestamps:{task}")
+    recorded = r0.hget(key, f"timestamps:{task}")
     assert recorded is not None and before <= int(recorded) <= after
     assert recorded == str(int(recorded))  # int(time.time()) as a decimal string
     assert_gone(r13, stale)
@@ -115,9 +121,7 @@ def test_timestamp_records_like_legacy_and_deletes_the_closure(
     # the dump is the legacy dump of the same hash, byte for byte
     legacy.timestamp(task, now=int(recorded))
     assert (run_dir / "redisprep.dump").read_bytes() == (legacy_dir / "redisprep.dump").read_bytes()
-    assert list(r0.hgetall(run_dir.name).items()) == list(
-        redis_info.client(1).hgetall(run_dir.name).items()
-    )
+    assert list(r0.hgetall(key).items()) == list(redis_info.client(1).hgetall(run_dir.name).items())
 
 
 def test_one_round_trip_per_timestamp(private: RedisServer, run_dir: Path) -> None:
@@ -157,34 +161,34 @@ def test_one_round_trip_per_timestamp(private: RedisServer, run_dir: Path) -> No
         proxy.close()
 
 
-def test_other_runs_are_never_touched(
-    tmp_path: Path, r0: redis.Redis[str], r13: redis.Redis[str]
-) -> None:
+def test_other_runs_are_never_touched(layout: Layout, tmp_path: Path) -> None:
+    r0, r13 = layout.client(0), layout.client(13)
     parent = tmp_path / "runs"
     names = ["a*", "ab", "a?", "[ab]", "a\\", "{a}", "a b", "ä"]
     for n in names:
         (parent / n).mkdir(parents=True)
     for n in names:
-        fill(r13, all_cache_keys(str(parent / n)))
+        fill(r13, all_cache_keys(str(parent / n), layout))
     prep = RedisPrep.getInstance(str(parent / "a*"))
     prep.timestamp(TaskEnum.project_init)  # every controller of run `a*`
-    assert_gone(r13, all_cache_keys(str(parent / "a*")))
+    assert_gone(r13, all_cache_keys(str(parent / "a*"), layout))
     for n in names[1:]:
-        assert_kept(r13, all_cache_keys(str(parent / n)))
-        assert r0.exists(n) == 0  # no other run's hash was created
+        assert_kept(r13, all_cache_keys(str(parent / n), layout))
+        assert r0.exists(layout.hash_key(n)) == 0  # no other run's hash was created
     assert prep.clear_all_caches() == []
     for n in names[1:]:
-        assert_kept(r13, all_cache_keys(str(parent / n)))
+        assert_kept(r13, all_cache_keys(str(parent / n), layout))
 
 
-def test_nodb_files_are_never_touched(run_dir: Path, r13: redis.Redis[str]) -> None:
+def test_nodb_files_are_never_touched(layout: Layout, run_dir: Path) -> None:
+    r13 = layout.client(13)
     files = {}
     for c in RULES.controllers:
         p = run_dir / f"{c}.nodb"
         p.write_text(json.dumps({"py/object": c, "state": 1}))
         os.utime(p, ns=(1_600_000_000_000_000_000, 1_600_000_000_000_000_000))
         files[p] = p.read_bytes()
-    fill(r13, all_cache_keys(str(run_dir)))
+    fill(r13, all_cache_keys(str(run_dir), layout))
     prep = RedisPrep.getInstance(str(run_dir))
     prep.timestamp(TaskEnum.project_init)
     prep.invalidate_caches_for_task(TaskEnum.build_climate)
@@ -196,11 +200,10 @@ def test_nodb_files_are_never_touched(run_dir: Path, r13: redis.Redis[str]) -> N
     assert sorted(os.listdir(run_dir)) == sorted([p.name for p in files] + ["redisprep.dump"])
 
 
-def test_setitem_and_invalidate_false_keep_legacy_meaning(
-    run_dir: Path, r0: redis.Redis[str], r13: redis.Redis[str]
-) -> None:
+def test_setitem_and_invalidate_false_keep_legacy_meaning(layout: Layout, run_dir: Path) -> None:
+    r0, r13 = layout.client(0), layout.client(13)
     wd = str(run_dir)
-    fill(r13, all_cache_keys(wd))
+    fill(r13, all_cache_keys(wd, layout))
     prep = RedisPrep.getInstance(wd)
     stats = redisprep.stats()
     prep[TaskEnum.abstract_watershed] = 1_700_000_000
@@ -209,12 +212,12 @@ def test_setitem_and_invalidate_false_keep_legacy_meaning(
     prep.has_sbs = True
     prep.set_rq_job_id("build_climate_rq", "job-1")
     prep.remove_all_timestamp()
-    assert_kept(r13, all_cache_keys(wd))
+    assert_kept(r13, all_cache_keys(wd, layout))
     after = redisprep.stats()
     assert after["invalidations"] == stats["invalidations"]
     assert after["keys_deleted"] == stats["keys_deleted"]
     assert after["timestamps"] == stats["timestamps"] + 1
-    assert read_dump(run_dir) == r0.hgetall(run_dir.name)
+    assert read_dump(run_dir) == r0.hgetall(layout.hash_key(run_dir.name))
 
 
 # -- broken rules, broken Redis ------------------------------------------------------
@@ -304,22 +307,21 @@ def test_unreachable_redis_raises_and_leaves_the_dump(private: RedisServer, run_
 # -- the explicit cache methods ---------------------------------------------------------
 
 
-def test_invalidate_caches_for_task_returns_the_keys_deleted(
-    run_dir: Path, r0: redis.Redis[str], r13: redis.Redis[str]
-) -> None:
+def test_invalidate_caches_for_task_returns_the_keys_deleted(layout: Layout, run_dir: Path) -> None:
+    r0, r13, key = layout.client(0), layout.client(13), layout.hash_key(run_dir.name)
     wd = str(run_dir)
     prep = RedisPrep.getInstance(wd)
-    stale = closure_keys("build_climate", wd)
+    stale = closure_keys("build_climate", wd, layout)
     present = stale[::2]
     fill(r13, present)
-    fill(r13, [k for k in all_cache_keys(wd) if k not in stale])
-    hash_before = r0.hgetall(run_dir.name)
+    fill(r13, [k for k in all_cache_keys(wd, layout) if k not in stale])
+    hash_before = r0.hgetall(key)
     stats = redisprep.stats()
     deleted = prep.invalidate_caches_for_task(TaskEnum.build_climate)
     assert deleted == present  # exactly the keys that existed, in plan order
     assert_gone(r13, stale)
-    assert_kept(r13, [k for k in all_cache_keys(wd) if k not in stale])
-    assert r0.hgetall(run_dir.name) == hash_before  # no timestamp recorded
+    assert_kept(r13, [k for k in all_cache_keys(wd, layout) if k not in stale])
+    assert r0.hgetall(key) == hash_before  # no timestamp recorded
     assert prep.invalidate_caches_for_task(TaskEnum.build_climate) == []
     assert prep.invalidate_caches_for_task("run_geneva") == []  # no rules: nothing
     after = redisprep.stats()
@@ -327,14 +329,15 @@ def test_invalidate_caches_for_task_returns_the_keys_deleted(
     assert after["invalidations"] - stats["invalidations"] == 3
 
 
-def test_refresh_controller_cache(run_dir: Path, r13: redis.Redis[str]) -> None:
+def test_refresh_controller_cache(layout: Layout, run_dir: Path) -> None:
+    r13 = layout.client(13)
     wd = str(run_dir)
     prep = RedisPrep.getInstance(wd)
-    fill(r13, all_cache_keys(wd))
-    key = f"{wd}/climate.nodb"
+    fill(r13, all_cache_keys(wd, layout))
+    key = layout.cache_key(run_dir.name, f"{wd}/climate.nodb")
     assert prep.refresh_controller_cache("climate") == [key]
     assert r13.exists(key) == 0
-    assert_kept(r13, [k for k in all_cache_keys(wd) if k != key])
+    assert_kept(r13, [k for k in all_cache_keys(wd, layout) if k != key])
     assert prep.refresh_controller_cache("climate") == []
     with pytest.raises(redisprep.InvalidKeyError):
         prep.refresh_controller_cache("climat")
@@ -378,20 +381,21 @@ def test_clear_all_caches_scans_never_keys(private: RedisServer, tmp_path: Path)
     assert "keys" not in commandstats(admin)
 
 
-def test_explain_is_a_dry_run(run_dir: Path, r0: redis.Redis[str], r13: redis.Redis[str]) -> None:
+def test_explain_is_a_dry_run(layout: Layout, run_dir: Path) -> None:
+    r0, r13, key = layout.client(0), layout.client(13), layout.hash_key(run_dir.name)
     wd = str(run_dir)
     prep = RedisPrep.getInstance(wd)
-    fill(r13, all_cache_keys(wd))
-    hash_before = r0.hgetall(run_dir.name)
+    fill(r13, all_cache_keys(wd, layout))
+    hash_before = r0.hgetall(key)
     plans = prep.explain(TaskEnum.build_climate)
-    assert_kept(r13, all_cache_keys(wd))
-    assert r0.hgetall(run_dir.name) == hash_before
-    assert [k for p in plans for k in p["keys"]] == closure_keys("build_climate", wd)
+    assert_kept(r13, all_cache_keys(wd, layout))
+    assert r0.hgetall(key) == hash_before
+    assert [k for p in plans for k in p["keys"]] == closure_keys("build_climate", wd, layout)
     assert plans[0] == {
         "controller": "climate",
         "via": ["build_climate"],
         "direct": True,
-        "keys": [f"{wd}/climate.nodb"],
+        "keys": [layout.cache_key(run_dir.name, f"{wd}/climate.nodb")],
         "patterns": [],
         "db": 13,
     }
@@ -438,12 +442,13 @@ def test_debug_logs_never_show_the_password(
     assert f"127.0.0.1:{private.port}" in messages[-1]
     for text in messages + [r.getMessage() for r in caplog.records]:
         assert password not in text
+    c13.close()
 
 
-def test_stats_counters(run_dir: Path, r13: redis.Redis[str]) -> None:
+def test_stats_counters(layout: Layout, run_dir: Path) -> None:
     wd = str(run_dir)
     prep = RedisPrep.getInstance(wd)
-    fill(r13, closure_keys("build_climate", wd))
+    fill(layout.client(13), closure_keys("build_climate", wd, layout))
     before = redisprep.stats()
     prep.timestamp(TaskEnum.build_climate)
     prep.timestamp(TaskEnum.build_climate)  # nothing left to delete
@@ -456,3 +461,72 @@ def test_stats_counters(run_dir: Path, r13: redis.Redis[str]) -> None:
     assert delta["failures"] == 0
     assert delta["round_trips"] == 3
     assert delta["dumps_written"] == 3
+
+
+def master_commandstats(layout: Layout) -> dict[str, int]:
+    """Calls per command summed over the servers holding data (masters)."""
+    if layout.cluster is None:
+        return commandstats(layout.client(0))
+    total: dict[str, int] = {}
+    for node in layout.cluster.nodes:
+        c = node.client()
+        if c.info("replication")["role"] == "master":
+            for k, v in commandstats(c).items():
+                total[k] = total.get(k, 0) + v
+        c.close()
+    return total
+
+
+def reset_commandstats(layout: Layout) -> None:
+    servers = [n.client() for n in layout.cluster.nodes] if layout.cluster else [layout.client(0)]
+    for c in servers:
+        c.config_resetstat()
+
+
+def test_one_request_per_timestamp_on_each_layout(layout: Layout, run_dir: Path) -> None:
+    """The standalone request is the MULTI/EXEC transaction (exact commands:
+    ``test_one_round_trip_per_timestamp``); on the cluster it is one EVALSHA."""
+    wd = str(run_dir)
+    prep = RedisPrep.getInstance(wd)
+    prep.timestamp(TaskEnum.build_landuse)  # warm: connections, SCRIPT LOAD
+    fill(layout.client(13), all_cache_keys(wd, layout))
+    reset_commandstats(layout)
+    before = redisprep.stats()
+    prep.timestamp(TaskEnum.build_climate)
+    assert redisprep.stats()["round_trips"] - before["round_trips"] == 1
+    stats = master_commandstats(layout)
+    if layout.is_cluster:
+        assert stats.get("evalsha") == 1, stats
+        assert not {"multi", "exec", "eval", "script"} & set(stats), stats
+    else:
+        assert stats.get("multi") == stats.get("exec") == 1, stats
+    assert stats.get("del") == len(RULES.controllers_for("build_climate"))
+    assert_gone(layout.client(13), closure_keys("build_climate", wd, layout))
+
+
+def test_invalidation_event_on_each_layout(layout: Layout, run_dir: Path) -> None:
+    channel = "redisprep:test-invalidation"
+    redisprep.configure(layout.url, events=True, events_channel=channel)
+    # PUBLISH reaches every node of a cluster: any node's subscriber hears it
+    sub = layout.cluster.nodes[0].client() if layout.cluster else layout.client(0)
+    ps = sub.pubsub(ignore_subscribe_messages=True)
+    try:
+        ps.subscribe(channel)
+        assert ps.get_message(timeout=1.0) is None
+        wd = str(run_dir)
+        prep = RedisPrep.getInstance(wd)
+        present = closure_keys("build_climate", wd, layout)[1::2]
+        fill(layout.client(13), present)
+        fresh = prep.timestamp_and_preflight(TaskEnum.build_climate)
+        msg = ps.get_message(timeout=5.0)
+        assert msg is not None and msg["channel"] == channel
+        event = json.loads(msg["data"])
+        assert event["run_id"] == run_dir.name and event["task"] == "build_climate"
+        assert event["timestamp"] == prep[TaskEnum.build_climate]
+        assert set(event["keys"]) == set(closure_keys("build_climate", wd, layout))
+        assert event["checklist"] == fresh["checklist"]
+        assert ps.get_message(timeout=0.2) is None  # one message per timestamp
+    finally:
+        ps.close()
+        sub.close()
+        redisprep.configure(layout.url)
