@@ -183,6 +183,19 @@ def test_password_resolution(
     authed.close()
 
 
+def test_unreachable_redis_names_the_address_never_the_password(
+    env: pytest.MonkeyPatch, probe: Probe
+) -> None:
+    from support.redis_server import free_port
+
+    port = free_port()  # nothing listens there
+    redisprep.configure(f"redis://:{SECRET}@127.0.0.1:{port}/0", connect_timeout=1, retries=0)
+    with pytest.raises(redisprep.RedisConnectionError) as err:
+        probe.write()
+    assert isinstance(err.value, RedisPrepError) and isinstance(err.value, ConnectionError)
+    assert f"127.0.0.1:{port}" in str(err.value) and SECRET not in str(err.value)
+
+
 # -- bad configuration: a clear ConfigError, nothing lost -----------------------
 
 BAD_CALLS: dict[str, tuple[str | None, dict[str, Any], str]] = {

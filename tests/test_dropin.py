@@ -322,6 +322,24 @@ def test_bad_keys_raise_invalid_key_error_and_write_nothing(pair: Pair, method: 
         assert (ours.hash_items(), ours.dump_bytes()) == before
 
 
+@pytest.mark.parametrize("bad", [None, True, [1], {"a": 1}, b"\xff"], ids=repr)
+def test_bad_values_are_refused_like_redis_py_and_write_nothing(pair: Pair, bad: Any) -> None:
+    pair.open()
+    legacy, ours = pair.sides
+    before = (ours.hash_items(), ours.dump_bytes())
+    for call in [
+        lambda p: p.__setitem__("x", bad),
+        lambda p: p.set_rq_job_id("x", bad),
+        lambda p: p.set_archive_job_id(bad),
+    ]:
+        with pytest.raises(InvalidKeyError):
+            call(ours.prep)
+        assert (ours.hash_items(), ours.dump_bytes()) == before
+        if not isinstance(bad, bytes):  # redis-py stores any bytes; ours needs UTF-8 text
+            with pytest.raises(redis.DataError):
+                call(legacy.prep)
+
+
 # -- dumps: both directions ---------------------------------------------------
 
 
@@ -756,3 +774,22 @@ def test_random_operation_sequences_match_legacy(
             pair.check_readers(rnd.sample(keys, min(3, len(keys))))
 
     run()
+
+
+def test_layout_helper_names_the_keys_redisprep_uses(layout: Layout, run_dir: Path) -> None:
+    """The ``layout`` fixture's key helpers (shared with the invalidation suite) agree
+    with what redisprep itself touches on this layout."""
+    prep = RedisPrep.getInstance(str(run_dir))
+    rules = redisprep.active_rules()
+    assert rules is not None
+    rendered = [
+        k for plan in rules.explain(TaskEnum.build_climate, str(run_dir)) for k in plan["keys"]
+    ]
+    keys = [k for plan in prep.explain(TaskEnum.build_climate) for k in plan["keys"]]
+    assert keys == [layout.cache_key(prep.run_id, k) for k in rendered] and keys
+    caches = layout.client(13)
+    for k in keys:
+        caches.set(k, "cached", ex=3600)
+    prep.timestamp(TaskEnum.build_climate)
+    assert not any(caches.exists(k) for k in keys)
+    assert layout.client(0).hget(layout.hash_key(prep.run_id), "timestamps:build_climate")
