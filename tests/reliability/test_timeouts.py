@@ -134,6 +134,23 @@ def test_listener_that_never_answers_bounds_the_handshake(
     print(f"\nsilent {handshake.decode() or 'no-handshake'}: slowest {max(took.values()):.2f} s")
 
 
+def test_tls_handshake_that_never_completes_is_bounded(
+    silent_listener: SilentListener, run_dir: Path
+) -> None:
+    """``rediss://`` to a server that accepts and never answers: the TLS
+    handshake is part of connection set-up and is bounded the same way."""
+    configure_fast(f"rediss://:s3cret-pw@127.0.0.1:{silent_listener.port}/3", retries=2)
+    took = assert_all_fail_fast(
+        str(run_dir), redisprep.RedisTimeoutError, only=("RedisPrep()", "timestamp", "__getitem__")
+    )
+    sent = silent_listener.all_received()
+    assert sent.startswith(b"\x16\x03"), sent[:10]  # a TLS ClientHello, nothing after it
+    assert b"AUTH" not in sent and b"s3cret-pw" not in sent
+    _, err = timed(lambda: RedisPrep(str(run_dir)))
+    assert "within 0.300 s" in str(err) and "s3cret-pw" not in str(err)
+    print(f"\nsilent TLS: slowest {max(took.values()):.2f} s")
+
+
 def test_debug_sleep_every_call_times_out(make_server: type[RedisServer], run_dir: Path) -> None:
     server = make_server().start()
     configure_fast(server.url, retries=2)
