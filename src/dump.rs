@@ -231,6 +231,25 @@ mod tests {
     }
 
     #[test]
+    fn non_regular_dump_is_refused_at_once() {
+        let d = tmpdir("fifo");
+        let fifo = d.join(DUMP_NAME);
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        // would block in open() without O_NONBLOCK
+        assert!(matches!(
+            read_dump(&fifo),
+            Err(CoreError::DumpFormat { .. })
+        ));
+        assert!(matches!(
+            read_dump(Path::new("/dev/zero")),
+            Err(CoreError::DumpFormat { .. })
+        ));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
     fn missing_folder_is_none() {
         assert!(RunDir::open_locked("/nonexistent/redisprep/x")
             .unwrap()

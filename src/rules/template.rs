@@ -182,4 +182,20 @@ mod tests {
         assert!(Template::parse("{run_id}:x").unwrap().is_run_scoped());
         assert!(!Template::parse("{controller}").unwrap().is_run_scoped());
     }
+
+    #[test]
+    fn wildcard_right_after_the_run_reaches_other_runs() {
+        for t in ["{wd}*", "{wd}?/x", "x:{run_id}[0-9]", "{wd}/a/{run_id}*"] {
+            assert!(Template::parse(t).unwrap().globs_past_run(), "{t}");
+        }
+        for t in [
+            "{wd}/*",
+            "rid:{run_id}:*",
+            "{wd}",
+            "*:{run_id}",
+            "{controller}*",
+        ] {
+            assert!(!Template::parse(t).unwrap().globs_past_run(), "{t}");
+        }
+    }
 }
