@@ -3,6 +3,8 @@ one standalone redis-server vs a local 3-master (+3 replica) Redis Cluster.
 
     .venv/bin/python bench/bench_cluster.py [--calls 2000] [--procs 4]
 
+(also run as a section of ``bench/bench_prep.py --cluster``).
+
 Prints calls/s for each and the ratio (cluster / standalone), measured in the
 same run. On a 2-core machine all 7 servers and the clients share the cores,
 so the cluster cannot win here; the number shows what the layout costs.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -50,8 +53,32 @@ def throughput(url: str, procs: int, calls: int, runs: int) -> float:
     for p in ps:
         p.join()
     wall = time.perf_counter() - t0
+    shutil.rmtree(root, ignore_errors=True)
     durations = [q.get() for _ in ps]
     return procs * calls / max(max(durations), 1e-9) if durations else procs * calls / wall
+
+
+def compare(procs: int, calls: int, runs: int) -> tuple[float, float]:
+    """``(standalone, cluster)`` timestamp() calls/s, each on servers started here."""
+    server = RedisServer().start()
+    cluster = LocalCluster().start()
+    try:
+        single = throughput(server.url, procs, calls, runs)
+        clustered = throughput(cluster.url, procs, calls, runs)
+    finally:
+        server.cleanup()
+        cluster.cleanup()
+    return single, clustered
+
+
+def report(single: float, clustered: float, procs: int) -> None:
+    print(f"{'layout':<28}{'timestamp() calls/s':>22}")
+    print(f"{'standalone (1 node)':<28}{single:>22.0f}")
+    print(f"{'cluster (3 masters)':<28}{clustered:>22.0f}")
+    print(
+        f"ratio cluster/standalone: {clustered / single:.2f}x "
+        f"({procs} processes, {os.cpu_count()} cores)"
+    )
 
 
 def main() -> int:
@@ -60,21 +87,7 @@ def main() -> int:
     ap.add_argument("--procs", type=int, default=4)
     ap.add_argument("--runs", type=int, default=64, help="runs per process")
     args = ap.parse_args()
-    server = RedisServer().start()
-    cluster = LocalCluster().start()
-    try:
-        single = throughput(server.url, args.procs, args.calls, args.runs)
-        clustered = throughput(cluster.url, args.procs, args.calls, args.runs)
-    finally:
-        server.cleanup()
-        cluster.cleanup()
-    print(f"{'layout':<28}{'timestamp() calls/s':>22}")
-    print(f"{'standalone (1 node)':<28}{single:>22.0f}")
-    print(f"{'cluster (3 masters)':<28}{clustered:>22.0f}")
-    print(
-        f"ratio cluster/standalone: {clustered / single:.2f}x "
-        f"({args.procs} processes, {os.cpu_count()} cores)"
-    )
+    report(*compare(args.procs, args.calls, args.runs), args.procs)
     return 0
 
 
