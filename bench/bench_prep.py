@@ -71,7 +71,7 @@ class Profile:
     cluster: tuple[int, int, int]  # procs, calls per process, runs per process
 
 
-FULL = Profile(2000, 4, 100, (10, 10_000, 1_000_000), 4000, 1_000_000, (100, 300), (4, 2000, 64))
+FULL = Profile(2000, 10, 100, (10, 10_000, 1_000_000), 4000, 1_000_000, (100, 300), (4, 2000, 64))
 QUICK = Profile(12, 2, 3, (10, 100, 1000), 48, 300, (5, 15), (4, 20, 4))
 
 # ---------------------------------------------------------------- results
@@ -336,8 +336,25 @@ def build_floor() -> Optional[Path]:
     if cargo is None:
         print("warning: cargo not found; the floor rows are skipped", file=sys.stderr)
         return None
-    subprocess.run([cargo, "build", "--release", "--example", "floor", "-q"], cwd=ROOT, check=True)
+    subprocess.run(
+        [cargo, "build", "--release", "-q", "--example", "floor", "--example", "rules_lookup"],
+        cwd=ROOT,
+        check=True,
+    )
     return FLOOR_BIN
+
+
+def section_rules(env: Env) -> None:
+    """The rules engine's hot-path lookups, measured in Rust (examples/rules_lookup.rs)."""
+    print("\n== rules engine (Rust, packaged rules): lookup + render per task")
+    if env.floor is None:
+        print("   skipped (cargo not found)")
+        return
+    out = subprocess.run(
+        [str(env.floor.parent / "rules_lookup")], check=True, capture_output=True, text=True
+    ).stdout
+    for line in out.splitlines():
+        print(f"   {line}")
 
 
 # ---------------------------------------------------------------- sections
@@ -836,6 +853,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         check_no_scan(env)
         section_protocol(env)
         section_syscalls(env, rules)
+        section_rules(env)
         if not args.no_rss:
             section_rss(env)
     finally:

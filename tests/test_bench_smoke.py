@@ -87,6 +87,10 @@ def test_quick_bench_prints_every_row_and_ratio(tmp_path: Path) -> None:
         block = section("syscalls per timestamp()")
         assert re.search(r"rename\s+0\.0\s+1\.0", block), block  # legacy rewrites in place
     assert re.search(r"RSS over \d+ timestamp\(\) calls", out)
+    if with_floor:
+        block = section("rules engine (Rust")
+        assert re.search(r"controllers_for: [\d.]+ ns/call", block), block
+        assert re.search(r"keys_for: +[\d.]+ ns/call", block), block
     if with_cluster:
         assert re.search(r"ratio cluster/standalone: [\d.]+x", out)
 
