@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import urllib.parse
 from typing import Any, Optional
 
 from . import _redisprep
@@ -14,6 +15,17 @@ _lock = threading.Lock()
 _client: Optional[tuple[int, Any]] = None
 #: ``configure(tls_ca_file=...)``; else ``$REDISPREP_TLS_CA`` (as the core).
 _tls_ca_file: Optional[str] = None
+
+
+def url_with_db(url: str, db: int) -> str:
+    """``url`` with its DB replaced by ``db`` (``redis.Redis.from_url(url, db=n)``
+    would keep the URL's own ``/0``: redis-py gives the URL path precedence)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "unix":
+        query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query) if k != "db"]
+        query.append(("db", str(db)))
+        return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{db}"))
 
 
 def set_tls_ca_file(path: Optional[str]) -> None:

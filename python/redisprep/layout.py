@@ -10,6 +10,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any, Optional
 
+from ._client import url_with_db
+
 __all__ = ["cluster_prep_key", "main", "run_id_of_cluster_key"]
 
 
@@ -47,7 +49,7 @@ class _Side:
                 nodes.append(ClusterNode(host, int(port)))  # type: ignore[no-untyped-call]
             self.client: Any = RedisCluster(startup_nodes=nodes, decode_responses=True)
         else:
-            self.client = redis.Redis.from_url(url, db=0, decode_responses=True)
+            self.client = redis.Redis.from_url(url_with_db(url, 0), decode_responses=True)
 
     def key_of(self, run_id: str) -> str:
         return cluster_prep_key(run_id) if self.cluster else run_id

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 import os
-import urllib.parse
 from typing import Any, Optional
 
 import redis
+
+from redisprep._client import url_with_db
 
 RedisStr = redis.Redis  # a client made with decode_responses=True
 
@@ -28,17 +29,6 @@ def redis_url() -> str:
     host = os.environ.get("REDIS_HOST") or "localhost"
     port = os.environ.get("REDIS_PORT") or "6379"
     return f"redis://{host}:{port}/0"
-
-
-def url_with_db(url: str, db: int) -> str:
-    """``url`` with its DB replaced by ``db`` (``redis.Redis.from_url(url, db=n)``
-    would keep the URL's own ``/0``: redis-py gives the URL path precedence)."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme == "unix":
-        query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query) if k != "db"]
-        query.append(("db", str(db)))
-        return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{db}"))
 
 
 def cache_client(url: Optional[str] = None) -> RedisStr:
