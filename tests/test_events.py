@@ -144,7 +144,9 @@ def test_lua_checklist_matches_preflight_on_random_hashes(
             wd = tmp_path / f"run{i}-{rules_path is None}"
             wd.mkdir()
             prep = RedisPrep.getInstance(str(wd))
-            fields = {f"timestamps:{t}": rng.choice(VALUES) for t in rng.sample(tasks, min(8, len(tasks)))}
+            fields = {
+                f"timestamps:{t}": rng.choice(VALUES) for t in rng.sample(tasks, min(8, len(tasks)))
+            }
             fields["attrs:has_sbs"] = rng.choice(["true", "True", "false", ""])
             r0.hset(prep.hash_key, mapping={k: v for k, v in fields.items() if v is not None})
             r13.set(f"{wd}/c.nodb" if rules_path else f"{wd}/climate.nodb", "1")

@@ -59,6 +59,16 @@ fn configure(
     tls_ca_file: Option<String>,
 ) -> PyResult<()> {
     if let Some(u) = url.as_deref().filter(|u| u.starts_with("redis+cluster://")) {
+        // Redis Cluster has one keyspace (no DB to select) and the cluster
+        // client here speaks plain TCP: refuse rather than silently ignore.
+        if prep_db.is_some() || tls_ca_file.is_some() {
+            return Err(crate::errors::CoreError::Config(
+                "prep_db and tls_ca_file do not apply to the cluster layout \
+                 (one keyspace; plain TCP)"
+                    .into(),
+            )
+            .into());
+        }
         let (nodes, password) = crate::cluster::parse_cluster_url(u).ok_or_else(|| {
             crate::errors::CoreError::Config("cannot parse the redis+cluster:// URL".into())
         })?;
