@@ -297,6 +297,9 @@ def test_cluster_layout_config_and_refusals(
         (local_cluster.url, {"timeout": 0}),
         (local_cluster.url, {"connect_timeout": -1}),
         ("redis+cluster://", {}),
+        # one keyspace and plain TCP on the cluster: refused, not silently ignored
+        (local_cluster.url, {"prep_db": 1}),
+        (local_cluster.url, {"tls_ca_file": str(tmp_path / "ca.pem")}),
     ]:
         with pytest.raises(ConfigError):
             redisprep.configure(url, **kwargs)
