@@ -47,17 +47,11 @@ def test_reader_sees_fresh_state_after_completion(
 ) -> None:
     # A page load in another process fills the caches with revision 0.
     assert read_elsewhere(run, "climate", "wepp") == {"climate": (0, "file"), "wepp": (0, "file")}
-    jobs.hold(run, "build_climate")
     job_id = post(client, "run-a", "build_climate")
-    proc = workers.start()
-    try:
-        assert jobs.wait_reached(run, "build_climate")
+    with workers.held(run, "build_climate"):
         # Running: the file is new, the cache still answers until completion.
         assert NoDbController(run, "climate").read_file()["revision"] == 1
         assert read_elsewhere(run, "climate") == {"climate": (0, "cache")}
-    finally:
-        jobs.release(run, "build_climate")
-    workers.wait(proc)
     assert workers.job(job_id).get_status() == "finished"
 
     # Completed: the timestamp invalidated climate (and wepp, downstream): miss -> file.

@@ -12,14 +12,17 @@ from typing import Any
 import pytest
 
 from redisprep import RedisPrep, TaskEnum
-from redisprep._demo.runs import CONTROLLERS, warm_caches
-from support.integration import Workers, cache_keys, names, post, rules_closure
-
-MIGRATED = [
-    ("build_climate", "build_climate_rq", [TaskEnum.build_climate]),
-    ("run_wepp", "run_wepp_rq", [TaskEnum.run_wepp_hillslopes, TaskEnum.run_wepp_watershed]),
-    ("abstract_watershed", "abstract_watershed_rq", [TaskEnum.abstract_watershed]),
-]
+from redisprep._demo.runs import warm_caches
+from support.integration import (
+    MIGRATED,
+    MIGRATED_IDS,
+    Endpoint,
+    Workers,
+    cache_keys,
+    closure_gone,
+    gone,
+    post,
+)
 
 
 def dump_of(wd: str) -> dict[str, str]:
@@ -28,62 +31,47 @@ def dump_of(wd: str) -> dict[str, str]:
     return result
 
 
-@pytest.mark.parametrize(("endpoint", "job_name", "tasks"), MIGRATED)
+@pytest.mark.parametrize("ep", MIGRATED, ids=MIGRATED_IDS)
 def test_migrated_endpoint_keeps_timestamps_and_records_job_id(
-    client: Any,
-    run: str,
-    workers: Workers,
-    r0: Any,
-    r13: Any,
-    endpoint: str,
-    job_name: str,
-    tasks: list[TaskEnum],
+    client: Any, run: str, workers: Workers, r0: Any, r13: Any, ep: Endpoint
 ) -> None:
     prep = RedisPrep.getInstance(run)
-    for i, task in enumerate(tasks):
+    for i, task in enumerate(ep.tasks):
         prep[task] = 1_700_000_000 + i  # an earlier completed run of the task
     warm_caches(run)
     hash_before = r0.hgetall("run-a")
     caches_before = cache_keys(r13, run)
 
-    job_id = post(client, "run-a", endpoint)
+    job_id = post(client, "run-a", ep.name)
 
     hash_after = r0.hgetall("run-a")
-    assert hash_after.pop(f"rq:{job_name}") == job_id
+    assert hash_after.pop(f"rq:{ep.rq_name}") == job_id
     assert hash_after == hash_before  # no timestamp removed (nor anything else)
-    assert dump_of(run)[f"rq:{job_name}"] == job_id
-    assert RedisPrep.getInstance(run).get_rq_job_id(job_name) == job_id
+    assert dump_of(run)[f"rq:{ep.rq_name}"] == job_id
+    assert RedisPrep.getInstance(run).get_rq_job_id(ep.rq_name) == job_id
     assert cache_keys(r13, run) == caches_before  # enqueueing invalidates nothing
     job = workers.job(job_id)
-    assert job.func_name == f"redisprep._demo.jobs.{job_name}"
+    assert job.func_name == f"redisprep._demo.jobs.{ep.rq_name}"
     assert job.args == ("run-a",)
     assert workers.queue().job_ids == [job_id]
 
 
-@pytest.mark.parametrize(("endpoint", "job_name", "tasks"), MIGRATED)
+@pytest.mark.parametrize("ep", MIGRATED, ids=MIGRATED_IDS)
 def test_migrated_endpoint_job_completes_and_timestamps(
-    client: Any,
-    run: str,
-    workers: Workers,
-    r0: Any,
-    r13: Any,
-    endpoint: str,
-    job_name: str,
-    tasks: list[TaskEnum],
+    client: Any, run: str, workers: Workers, r13: Any, ep: Endpoint
 ) -> None:
     warm_caches(run)
-    job_id = post(client, "run-a", endpoint)
+    job_id = post(client, "run-a", ep.name)
     workers.drain()
 
     job = workers.job(job_id)
     assert job.get_status() == "finished"
     assert job.return_value()["revision"] == 1
     prep = RedisPrep.getInstance(run)
-    stamps = [prep[task] for task in tasks]
+    stamps = [prep[task] for task in ep.tasks]
     assert all(isinstance(s, int) and s > 0 for s in stamps)
     assert stamps == sorted(stamps)  # run_wepp: hillslopes, then watershed
-    gone = set(CONTROLLERS) - names(cache_keys(r13, run))
-    assert gone == rules_closure(*(str(t) for t in tasks)) & set(CONTROLLERS)
+    assert gone(r13, run) == closure_gone(*ep.task_names)
 
 
 @pytest.mark.parametrize(
@@ -142,6 +130,5 @@ def test_not_migrated_endpoint_works_beside_migrated_ones(
     assert prep[TaskEnum.build_landuse] > 1_700_000_000
     assert prep[TaskEnum.build_climate] > 1_700_000_000
     # The legacy endpoint's job timestamps through redisprep too, so its caches go as well.
-    gone = set(CONTROLLERS) - names(cache_keys(r13, run))
-    assert gone == rules_closure("build_landuse", "build_climate") & set(CONTROLLERS)
-    assert {"landuse", "climate"} <= gone
+    assert gone(r13, run) == closure_gone("build_landuse", "build_climate")
+    assert {"landuse", "climate"} <= gone(r13, run)

@@ -13,80 +13,62 @@ from redisprep import RedisPrep, TaskEnum
 from redisprep._demo import jobs
 from redisprep._demo.nodb import TTL, NoDbController
 from redisprep._demo.runs import CONTROLLERS, warm_caches
-from support.integration import Workers, cache_keys, names, post, rules_closure
+from support.integration import (
+    MIGRATED,
+    MIGRATED_IDS,
+    Endpoint,
+    Workers,
+    cache_keys,
+    closure_gone,
+    gone,
+    names,
+    post,
+)
 
-# (endpoint = demo job name, tasks it timestamps)
-CASES = [
-    ("build_climate", "build_climate", ["build_climate"]),
-    ("run_wepp", "run_wepp", ["run_wepp_hillslopes", "run_wepp_watershed"]),
-    ("abstract_watershed", "abstract_watershed", ["abstract_watershed"]),
-]
-REWRITES = {"build_climate": "climate", "run_wepp": "wepp", "abstract_watershed": "watershed"}
 
-
-@pytest.mark.parametrize(("endpoint", "job", "tasks"), CASES)
+@pytest.mark.parametrize("ep", MIGRATED, ids=MIGRATED_IDS)
 def test_invalidation_at_completion_never_at_start(
-    client: Any,
-    run: str,
-    workers: Workers,
-    r0: Any,
-    r13: Any,
-    endpoint: str,
-    job: str,
-    tasks: list[str],
+    client: Any, run: str, workers: Workers, r0: Any, r13: Any, ep: Endpoint
 ) -> None:
     warm_caches(run)
     before = cache_keys(r13, run)
-    jobs.hold(run, job)
 
-    job_id = post(client, "run-a", endpoint)
+    job_id = post(client, "run-a", ep.name)
     assert cache_keys(r13, run) == before  # not at enqueue
-    proc = workers.start()
-    try:
-        assert jobs.wait_reached(run, job), "the job never reached its hold point"
+    with workers.held(run, ep.name):
         # The job is running and has already rewritten its .nodb file...
         assert workers.job(job_id).get_status() == "started"
-        assert NoDbController(run, REWRITES[job]).read_file()["revision"] == 1
+        assert NoDbController(run, ep.controller).read_file()["revision"] == 1
         # ...but nothing is invalidated and nothing timestamped until it completes.
         assert cache_keys(r13, run) == before
-        assert all(r0.hget("run-a", f"timestamps:{t}") is None for t in tasks)
-    finally:
-        jobs.release(run, job)
-    workers.wait(proc)
+        assert all(r0.hget("run-a", f"timestamps:{t}") is None for t in ep.task_names)
 
     assert workers.job(job_id).get_status() == "finished"
     after = cache_keys(r13, run)
-    assert set(CONTROLLERS) - names(after) == rules_closure(*tasks) & set(CONTROLLERS)
+    assert set(CONTROLLERS) - names(after) == closure_gone(*ep.task_names)
     assert {k: before[k] for k in after} == after  # the survivors are untouched
-    assert all(r0.hget("run-a", f"timestamps:{t}") is not None for t in tasks)
+    assert all(r0.hget("run-a", f"timestamps:{t}") is not None for t in ep.task_names)
 
 
-@pytest.mark.parametrize(("endpoint", "job", "tasks"), CASES)
+@pytest.mark.parametrize("ep", MIGRATED, ids=MIGRATED_IDS)
 def test_failed_job_records_no_timestamp_and_invalidates_nothing(
-    client: Any,
-    run: str,
-    workers: Workers,
-    r0: Any,
-    r13: Any,
-    endpoint: str,
-    job: str,
-    tasks: list[str],
+    client: Any, run: str, workers: Workers, r13: Any, ep: Endpoint
 ) -> None:
     prep = RedisPrep.getInstance(run)
-    prep[tasks[0]] = 1_700_000_000  # a previous successful run
+    prep[ep.tasks[0]] = 1_700_000_000  # a previous successful run
     warm_caches(run)
     before = cache_keys(r13, run)
-    jobs.set_failure(run, job)
+    jobs.set_failure(run, ep.name)
 
-    job_id = post(client, "run-a", endpoint)
+    job_id = post(client, "run-a", ep.name)
     workers.drain()
 
     rq_job = workers.job(job_id)
     assert rq_job.get_status() == "failed"
     assert "DemoJobError" in (rq_job.latest_result().exc_string or "")
     assert cache_keys(r13, run) == before
-    assert prep[tasks[0]] == 1_700_000_000
-    assert all(prep[t] is None for t in tasks[1:])
+    assert prep[ep.tasks[0]] == 1_700_000_000
+    assert all(prep[t] is None for t in ep.tasks[1:])
 
 
 def test_climate_wepp_watershed_invalidate_their_own_caches_and_dependants(
@@ -106,14 +88,14 @@ def test_climate_wepp_watershed_invalidate_their_own_caches_and_dependants(
         "run_wepp": {"wepp", "wepppost", "observed"},
         "abstract_watershed": {"watershed", "landuse", "soils", "climate", "wepp", "treatments"},
     }
-    for endpoint, _job, tasks in CASES:
+    for ep in MIGRATED:
         warm_caches(run)
-        post(client, "run-a", endpoint)
+        post(client, "run-a", ep.name)
         workers.drain()
-        gone = set(CONTROLLERS) - names(cache_keys(r13, run))
-        assert gone == rules_closure(*tasks) & set(CONTROLLERS), endpoint
-        assert expectations[endpoint] <= gone, endpoint
-        assert {"ron", "unitizer"}.isdisjoint(gone), endpoint
+        now_gone = gone(r13, run)
+        assert now_gone == closure_gone(*ep.task_names), ep.name
+        assert expectations[ep.name] <= now_gone, ep.name
+        assert {"ron", "unitizer"}.isdisjoint(now_gone), ep.name
         assert r13.get(extra) == "{}"
 
     assert cache_keys(r13, other_run) == other_before

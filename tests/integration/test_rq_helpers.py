@@ -11,57 +11,19 @@ import sys
 from typing import Any
 
 import pytest
-from rq import Callback
+from rq import Callback, Queue
+from rq.job import Job
 
 from redisprep import ConfigError, InvalidKeyError, RedisPrep, TaskEnum
 from redisprep import rq as prq
 from redisprep._demo import jobs
 from redisprep._demo.jobs import build_climate_decorated_rq, rebuild_rq
 from redisprep._demo.nodb import NoDbController
-from redisprep._demo.runs import CONTROLLERS, warm_caches
-from support.integration import Workers, cache_keys, names, rules_closure
+from redisprep._demo.runs import warm_caches
+from support.integration import Workers, cache_keys, closure_gone, gone
 from support.redis_server import free_port
 
-CLIMATE_GONE = rules_closure("build_climate") & set(CONTROLLERS)
-
-
-def gone(r13: Any, wd: str) -> set[str]:
-    return set(CONTROLLERS) - names(cache_keys(r13, wd))
-
-
-def test_decorator_timestamps_after_the_job_returns(run: str, workers: Workers, r13: Any) -> None:
-    warm_caches(run)
-    jobs.hold(run, "build_climate_decorated")
-    job = workers.queue().enqueue(build_climate_decorated_rq, "run-a")
-    proc = workers.start()
-    try:
-        assert jobs.wait_reached(run, "build_climate_decorated")
-        assert RedisPrep.getInstance(run)[TaskEnum.build_climate] is None
-        assert gone(r13, run) == set()
-    finally:
-        jobs.release(run, "build_climate_decorated")
-    workers.wait(proc)
-    assert workers.job(job.id).get_status() == "finished"
-    assert workers.job(job.id).return_value()["revision"] == 1
-    assert RedisPrep.getInstance(run)[TaskEnum.build_climate] is not None
-    assert gone(r13, run) == CLIMATE_GONE
-
-
-def test_decorator_records_nothing_when_the_job_raises(
-    run: str, workers: Workers, r13: Any
-) -> None:
-    warm_caches(run)
-    jobs.set_failure(run, "build_climate_decorated")
-    job = workers.queue().enqueue(build_climate_decorated_rq, "run-a")
-    workers.drain()
-    assert workers.job(job.id).get_status() == "failed"
-    assert RedisPrep.getInstance(run)[TaskEnum.build_climate] is None
-    assert gone(r13, run) == set()
-
-
-def test_decorator_keeps_the_function_importable_by_rq() -> None:
-    assert build_climate_decorated_rq.__name__ == "build_climate_decorated_rq"
-    assert build_climate_decorated_rq.__module__ == "redisprep._demo.jobs"
+CLIMATE_GONE = closure_gone("build_climate")
 
 
 def make_callback(kind: str, wd: str, invalidate: bool = True) -> Callback:
@@ -72,38 +34,53 @@ def make_callback(kind: str, wd: str, invalidate: bool = True) -> Callback:
     return prq.timestamp_on_success("build_climate", wd=wd)  # a fixed folder
 
 
-@pytest.mark.parametrize("kind", ["runid", "result", "fixed-wd"])
-def test_on_success_timestamps_after_the_job_returns(
+def enqueue_climate(q: Queue, kind: str, wd: str) -> tuple[Job, str]:
+    """A climate rebuild that ``build_climate`` is timestamped for: the ``@timestamps``
+    decorated job (``kind='decorator'``) or ``rebuild_rq`` with an ``on_success``
+    callback of ``kind``. Returns the job and its demo name (hold/fail flags)."""
+    if kind == "decorator":
+        return q.enqueue(build_climate_decorated_rq, "run-a"), "build_climate_decorated"
+    job = q.enqueue(rebuild_rq, "run-a", "climate", on_success=make_callback(kind, wd))
+    return job, "rebuild_climate"
+
+
+def assert_climate_timestamped(wd: str, r13: Any, done: bool) -> None:
+    """``build_climate`` recorded and its caches invalidated, or neither."""
+    assert (RedisPrep.getInstance(wd)[TaskEnum.build_climate] is not None) is done
+    assert gone(r13, wd) == (CLIMATE_GONE if done else set())
+
+
+@pytest.mark.parametrize("kind", ["decorator", "runid", "result", "fixed-wd"])
+def test_timestamps_after_the_job_returns(run: str, workers: Workers, r13: Any, kind: str) -> None:
+    warm_caches(run)
+    job, name = enqueue_climate(workers.queue(), kind, run)
+    with workers.held(run, name):
+        assert_climate_timestamped(run, r13, done=False)
+    assert workers.job(job.id).get_status() == "finished"
+    result = workers.job(job.id).return_value()
+    if kind == "decorator":  # the decorator hands back what the job returned
+        assert result["revision"] == 1
+    else:
+        assert result == run
+    assert_climate_timestamped(run, r13, done=True)
+
+
+@pytest.mark.parametrize("kind", ["decorator", "runid"])
+def test_nothing_is_recorded_when_the_job_raises(
     run: str, workers: Workers, r13: Any, kind: str
 ) -> None:
+    """Neither the decorator nor the ``on_success`` callback timestamps a failed job."""
     warm_caches(run)
-    jobs.hold(run, "rebuild_climate")
-    job = workers.queue().enqueue(
-        rebuild_rq, "run-a", "climate", on_success=make_callback(kind, run)
-    )
-    proc = workers.start()
-    try:
-        assert jobs.wait_reached(run, "rebuild_climate")
-        assert RedisPrep.getInstance(run)[TaskEnum.build_climate] is None
-        assert gone(r13, run) == set()
-    finally:
-        jobs.release(run, "rebuild_climate")
-    workers.wait(proc)
-    assert workers.job(job.id).get_status() == "finished"
-    assert RedisPrep.getInstance(run)[TaskEnum.build_climate] is not None
-    assert gone(r13, run) == CLIMATE_GONE
-
-
-def test_on_success_is_not_called_when_the_job_raises(run: str, workers: Workers, r13: Any) -> None:
-    warm_caches(run)
-    jobs.set_failure(run, "rebuild_climate")
-    job = workers.queue().enqueue(
-        rebuild_rq, "run-a", "climate", on_success=make_callback("runid", run)
-    )
+    job, name = enqueue_climate(workers.queue(), kind, run)
+    jobs.set_failure(run, name)
     workers.drain()
     assert workers.job(job.id).get_status() == "failed"
-    assert RedisPrep.getInstance(run)[TaskEnum.build_climate] is None
-    assert gone(r13, run) == set()
+    assert_climate_timestamped(run, r13, done=False)
+
+
+def test_decorator_keeps_the_function_importable_by_rq() -> None:
+    assert build_climate_decorated_rq.__name__ == "build_climate_decorated_rq"
+    assert build_climate_decorated_rq.__module__ == "redisprep._demo.jobs"
 
 
 def test_on_success_with_invalidate_false_is_legacy(run: str, workers: Workers, r13: Any) -> None:

@@ -4,11 +4,12 @@ closure computed independently of the engine."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -17,10 +18,39 @@ from rq import Queue
 from rq.job import Job
 
 import redisprep
+from redisprep import TaskEnum
+from redisprep._demo import jobs
 from redisprep._demo.app import rq_connection
+from redisprep._demo.runs import CONTROLLERS
 
 QUEUE = "redisprep-it"
 WORKER_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A migrated rq_api endpoint of the demo app. Its name is also its demo job's
+    name (``jobs.hold``/``jobs.set_failure``); the RQ function is ``<name>_rq``."""
+
+    name: str
+    controller: str  # the controller (``.nodb`` file) its job rewrites
+    tasks: tuple[TaskEnum, ...]  # what its job timestamps, in order
+
+    @property
+    def rq_name(self) -> str:
+        return f"{self.name}_rq"
+
+    @property
+    def task_names(self) -> list[str]:
+        return [str(t) for t in self.tasks]
+
+
+MIGRATED = [
+    Endpoint("build_climate", "climate", (TaskEnum.build_climate,)),
+    Endpoint("run_wepp", "wepp", (TaskEnum.run_wepp_hillslopes, TaskEnum.run_wepp_watershed)),
+    Endpoint("abstract_watershed", "watershed", (TaskEnum.abstract_watershed,)),
+]
+MIGRATED_IDS = [e.name for e in MIGRATED]
 
 
 @dataclass
@@ -53,6 +83,20 @@ class Workers:
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.procs.append(proc)
         return proc
+
+    @contextlib.contextmanager
+    def held(self, wd: str, job: str) -> Iterator[None]:
+        """Run the queued jobs with demo job ``job`` held before its timestamp: inside
+        the block it has done its work and waits; leaving releases it and waits for
+        the worker to finish every job."""
+        jobs.hold(wd, job)
+        proc = self.start()
+        try:
+            assert jobs.wait_reached(wd, job), f"{job} never reached its hold point"
+            yield
+        finally:
+            jobs.release(wd, job)
+        self.wait(proc)
 
     def wait(self, proc: subprocess.Popen[bytes]) -> str:
         out, _ = proc.communicate(timeout=WORKER_TIMEOUT)
@@ -105,6 +149,16 @@ def rules_closure(*tasks: str) -> set[str]:
 def names(keys: Iterable[str]) -> set[str]:
     """``{'climate', ...}`` from ``{'<wd>/climate.nodb', ...}``."""
     return {os.path.basename(k).removesuffix(".nodb") for k in keys}
+
+
+def gone(r13: redis.Redis, wd: str) -> set[str]:
+    """Controllers of a sample run whose DB-13 cache key is gone."""
+    return set(CONTROLLERS) - names(cache_keys(r13, wd))
+
+
+def closure_gone(*tasks: str) -> set[str]:
+    """What :func:`gone` must be once ``tasks`` were timestamped on a warm sample run."""
+    return rules_closure(*tasks) & set(CONTROLLERS)
 
 
 def post(client: Any, runid: str, endpoint: str, config: str = "dev_unit") -> str:

@@ -142,55 +142,51 @@ def _finish(wd: str, *tasks: Union[TaskEnum, str]) -> None:
         prep.timestamp(task, invalidate=invalidate)
 
 
+def _work(runid: str, controller: str, job: str) -> tuple[str, dict[str, Any]]:
+    """A job's body up to its timestamp: resolve the run, rewrite ``controller``,
+    then pass the hold/fail point of ``job``. Returns ``(wd, new state)``."""
+    wd = resolve_wd(runid)
+    state = rewrite_controller(wd, controller, job)
+    _checkpoint(wd, job)
+    return wd, state
+
+
+def _job(runid: str, controller: str, job: str, *tasks: TaskEnum) -> dict[str, Any]:
+    """A whole demo job: :func:`_work`, then timestamp ``tasks`` (at the very end)."""
+    wd, state = _work(runid, controller, job)
+    _finish(wd, *tasks)
+    return state
+
+
 def build_climate_rq(runid: str) -> dict[str, Any]:
     """Rebuild the climate controller, then ``timestamp(TaskEnum.build_climate)``."""
-    wd = resolve_wd(runid)
-    state = rewrite_controller(wd, "climate", "build_climate")
-    _checkpoint(wd, "build_climate")
-    _finish(wd, TaskEnum.build_climate)
-    return state
+    return _job(runid, "climate", "build_climate", TaskEnum.build_climate)
 
 
 def run_wepp_rq(runid: str) -> dict[str, Any]:
     """Run WEPP, then timestamp ``run_wepp_hillslopes`` and ``run_wepp_watershed``."""
-    wd = resolve_wd(runid)
-    state = rewrite_controller(wd, "wepp", "run_wepp")
-    _checkpoint(wd, "run_wepp")
-    _finish(wd, TaskEnum.run_wepp_hillslopes, TaskEnum.run_wepp_watershed)
-    return state
+    return _job(
+        runid, "wepp", "run_wepp", TaskEnum.run_wepp_hillslopes, TaskEnum.run_wepp_watershed
+    )
 
 
 def abstract_watershed_rq(runid: str) -> dict[str, Any]:
     """Abstract the watershed, then ``timestamp(TaskEnum.abstract_watershed)``."""
-    wd = resolve_wd(runid)
-    state = rewrite_controller(wd, "watershed", "abstract_watershed")
-    _checkpoint(wd, "abstract_watershed")
-    _finish(wd, TaskEnum.abstract_watershed)
-    return state
+    return _job(runid, "watershed", "abstract_watershed", TaskEnum.abstract_watershed)
 
 
 def build_landuse_rq(runid: str) -> dict[str, Any]:
     """Rebuild landuse, then ``timestamp(TaskEnum.build_landuse)`` (not-migrated endpoint)."""
-    wd = resolve_wd(runid)
-    state = rewrite_controller(wd, "landuse", "build_landuse")
-    _checkpoint(wd, "build_landuse")
-    _finish(wd, TaskEnum.build_landuse)
-    return state
+    return _job(runid, "landuse", "build_landuse", TaskEnum.build_landuse)
 
 
 @timestamps(TaskEnum.build_climate)
 def build_climate_decorated_rq(runid: str) -> dict[str, Any]:
     """``build_climate_rq`` written with :func:`redisprep.rq.timestamps`: no explicit call."""
-    wd = resolve_wd(runid)
-    state = rewrite_controller(wd, "climate", "build_climate_decorated")
-    _checkpoint(wd, "build_climate_decorated")
-    return state
+    return _work(runid, "climate", "build_climate_decorated")[1]
 
 
 def rebuild_rq(runid: str, name: str) -> str:
     """A job with no timestamp of its own (for ``on_success`` callbacks): rewrites
     controller ``name`` and returns the run folder."""
-    wd = resolve_wd(runid)
-    rewrite_controller(wd, name, f"rebuild_{name}")
-    _checkpoint(wd, f"rebuild_{name}")
-    return wd
+    return _work(runid, name, f"rebuild_{name}")[0]
