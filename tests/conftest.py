@@ -85,6 +85,18 @@ def make_server() -> Iterator[type[RedisServer]]:
         s.cleanup()
 
 
+@pytest.fixture
+def private_server(make_server: type[RedisServer]) -> Iterator[RedisServer]:
+    """A private server of this test's own with redisprep configured for it, so
+    command counts and round trips are exact; the session server afterwards."""
+    server = make_server().start()
+    redisprep.configure(server.url)
+    try:
+        yield server
+    finally:
+        redisprep.configure(os.environ["REDIS_URL"])
+
+
 # -- layouts: the drop-in and invalidation suites run on both (tests/support/layouts.py)
 
 

@@ -82,6 +82,19 @@ def test_rules_check_default_file() -> None:
     assert run_cli("rules", "check", redisprep.rules_path()).returncode == 0
 
 
+def _rules_without_rusle(path: Path, **tasks: dict[str, Any]) -> Path:
+    """The default rules without ``build_rusle`` (entry and cascades), entries
+    ``tasks`` replaced, written to ``path``."""
+    doc = default_rules_doc()
+    doc["tasks"].update(tasks)
+    del doc["tasks"]["build_rusle"]
+    for task in doc["tasks"].values():
+        if "build_rusle" in task.get("cascades", []):
+            task["cascades"].remove("build_rusle")
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
 def _broken_rules(tmp_path: Path) -> tuple[Path, list[str]]:
     """The default rules with four mistakes; returns the file and the expected JSON paths."""
     doc = default_rules_doc()
@@ -143,13 +156,7 @@ def test_rules_check_missing_file_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_rules_check_notes_uncovered_tasks(tmp_path: Path) -> None:
-    doc = default_rules_doc()
-    del doc["tasks"]["build_rusle"]
-    for task in doc["tasks"].values():
-        if "build_rusle" in task.get("cascades", []):
-            task["cascades"].remove("build_rusle")
-    path = tmp_path / "partial.json"
-    path.write_text(json.dumps(doc), encoding="utf-8")
+    path = _rules_without_rusle(tmp_path / "partial.json")
     p = run_cli("rules", "check", str(path))
     assert p.returncode == 0, p.stderr
     assert "1 TaskEnum value(s) have no entry" in p.stderr
@@ -203,14 +210,7 @@ def test_rules_explain_member_names_and_unknown_tasks() -> None:
 
 
 def test_rules_explain_uses_the_given_rules_file(tmp_path: Path) -> None:
-    doc = default_rules_doc()
-    doc["tasks"]["build_climate"] = {"invalidates": ["climate"]}
-    del doc["tasks"]["build_rusle"]
-    for task in doc["tasks"].values():
-        if "build_rusle" in task.get("cascades", []):
-            task["cascades"].remove("build_rusle")
-    path = tmp_path / "small.json"
-    path.write_text(json.dumps(doc), encoding="utf-8")
+    path = _rules_without_rusle(tmp_path / "small.json", build_climate={"invalidates": ["climate"]})
     p = run_cli("rules", "explain", "build_climate", "--rules", str(path), "--json")
     assert p.returncode == 0, p.stderr
     assert [c["controller"] for c in json.loads(p.stdout)["controllers"]] == ["climate"]

@@ -353,35 +353,21 @@ def _write_rich_state(side: Side) -> None:
         side.prep.timestamp(TaskEnum.run_wepp_watershed)
 
 
-def test_a_legacy_dump_loads_in_ours(pair: Pair) -> None:
+@pytest.mark.parametrize("writer", ["legacy", "ours"])
+def test_a_dump_loads_in_the_other_implementation(pair: Pair, writer: str) -> None:
     pair.open()
-    legacy, ours = pair.sides
-    _write_rich_state(legacy)
-    data = legacy.dump_bytes()
+    src, dst = pair.sides if writer == "legacy" else pair.sides[::-1]
+    _write_rich_state(src)
+    data = src.dump_bytes()
     assert data is not None and b"locked:" not in data
-    # Redis lost everything (restart); ours finds only the legacy-written file
-    (pair.ours_dir / "redisprep.dump").write_bytes(data)
-    legacy.raw.delete(legacy.key)
-    ours.raw.delete(ours.key)
+    # Redis lost everything (restart); the reader finds only the file the other wrote
+    (dst.folder / "redisprep.dump").write_bytes(data)
+    for side in pair.sides:
+        side.raw.delete(side.key)
     pair.open()
-    pair.check_state("legacy dump loaded by both")
-    assert ours.dump_bytes() == data  # lazy_load does not re-dump
-    assert dict(ours.hash_items())["attrs:loaded"] == "true"
-    pair.check_readers(READ_KEYS)
-
-
-def test_an_ours_dump_loads_in_legacy(pair: Pair) -> None:
-    pair.open()
-    legacy, ours = pair.sides
-    _write_rich_state(ours)
-    data = ours.dump_bytes()
-    assert data is not None and b"locked:" not in data
-    (pair.legacy_dir / "redisprep.dump").write_bytes(data)
-    legacy.raw.delete(legacy.key)
-    ours.raw.delete(ours.key)
-    pair.open()
-    pair.check_state("our dump loaded by both")
-    assert legacy.dump_bytes() == data
+    pair.check_state(f"{writer} dump loaded by both")
+    assert dst.dump_bytes() == data  # lazy_load does not re-dump
+    assert dict(pair.sides[1].hash_items())["attrs:loaded"] == "true"
     pair.check_readers(READ_KEYS)
 
 

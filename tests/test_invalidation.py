@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
@@ -76,17 +75,6 @@ def assert_gone(r13: redis.Redis[str], keys: list[str]) -> None:
     assert r13.exists(*keys) == 0, [k for k in keys if r13.exists(k)]
 
 
-@pytest.fixture
-def private(make_server: type[RedisServer]) -> Iterator[RedisServer]:
-    """A private server of this test's own, so command counts are exact."""
-    server = make_server().start()
-    redisprep.configure(server.url)
-    try:
-        yield server
-    finally:
-        redisprep.configure(os.environ["REDIS_URL"])
-
-
 # -- timestamp(): record + invalidate ----------------------------------------------
 
 
@@ -124,11 +112,11 @@ def test_timestamp_records_like_legacy_and_deletes_the_closure(
     assert list(r0.hgetall(key).items()) == list(redis_info.client(1).hgetall(run_dir.name).items())
 
 
-def test_one_round_trip_per_timestamp(private: RedisServer, run_dir: Path) -> None:
-    proxy = TurnCounter(private.port)
+def test_one_round_trip_per_timestamp(private_server: RedisServer, run_dir: Path) -> None:
+    proxy = TurnCounter(private_server.port)
     try:
         redisprep.configure(f"redis://127.0.0.1:{proxy.port}/0")
-        c13, admin = private.client(13), private.client(0)
+        c13, admin = private_server.client(13), private_server.client(0)
         admin.ping()
         prep = RedisPrep.getInstance(str(run_dir))
         prep.timestamp(TaskEnum.build_landuse)  # warm: connection and handshake
@@ -157,7 +145,7 @@ def test_one_round_trip_per_timestamp(private: RedisServer, run_dir: Path) -> No
             write()
             assert proxy.count() - turns == 1
     finally:
-        redisprep.configure(private.url)
+        redisprep.configure(private_server.url)
         proxy.close()
 
 
@@ -271,8 +259,10 @@ def test_missing_or_invalid_rules_record_but_never_invalidate(
     assert_gone(r13, closure_keys("build_climate", wd))
 
 
-def test_transaction_refused_by_redis_applies_nothing(private: RedisServer, run_dir: Path) -> None:
-    r0, c13 = private.client(0), private.client(13)
+def test_transaction_refused_by_redis_applies_nothing(
+    private_server: RedisServer, run_dir: Path
+) -> None:
+    r0, c13 = private_server.client(0), private_server.client(13)
     wd = str(run_dir)
     prep = RedisPrep.getInstance(wd)
     prep[TaskEnum.abstract_watershed] = 1_700_000_000
@@ -293,12 +283,14 @@ def test_transaction_refused_by_redis_applies_nothing(private: RedisServer, run_
     assert redisprep.stats()["failures"] >= failures + 1
 
 
-def test_unreachable_redis_raises_and_leaves_the_dump(private: RedisServer, run_dir: Path) -> None:
+def test_unreachable_redis_raises_and_leaves_the_dump(
+    private_server: RedisServer, run_dir: Path
+) -> None:
     prep = RedisPrep.getInstance(str(run_dir))
     prep[TaskEnum.abstract_watershed] = 1_700_000_000
     dump_before = (run_dir / "redisprep.dump").read_bytes()
-    private.stop()
-    redisprep.configure(private.url, connect_timeout=0.5, timeout=0.5, retries=0)
+    private_server.stop()
+    redisprep.configure(private_server.url, connect_timeout=0.5, timeout=0.5, retries=0)
     with pytest.raises(redisprep.RedisConnectionError):
         prep.timestamp(TaskEnum.build_climate)
     assert (run_dir / "redisprep.dump").read_bytes() == dump_before
@@ -351,9 +343,9 @@ def pattern_rules(tmp_path: Path) -> Path:
     return path
 
 
-def test_clear_all_caches_scans_never_keys(private: RedisServer, tmp_path: Path) -> None:
+def test_clear_all_caches_scans_never_keys(private_server: RedisServer, tmp_path: Path) -> None:
     redisprep.set_rules_path(pattern_rules(tmp_path))
-    c13 = private.client(13)
+    c13 = private_server.client(13)
     parent = tmp_path / "runs"
     mine, other = parent / "a*", parent / "ab"
     for d in (mine, other):
@@ -363,7 +355,7 @@ def test_clear_all_caches_scans_never_keys(private: RedisServer, tmp_path: Path)
     fill(c13, all_cache_keys(str(other)) + pups[other])
     c13.set("unrelated", "x")
     prep = RedisPrep.getInstance(str(mine))
-    admin = private.client(0)
+    admin = private_server.client(0)
     admin.config_resetstat()
     deleted = prep.clear_all_caches()
     assert sorted(deleted) == sorted(all_cache_keys(str(mine)) + pups[mine])
@@ -409,11 +401,11 @@ def test_explain_is_a_dry_run(layout: Layout, run_dir: Path) -> None:
 
 
 def test_debug_logs_never_show_the_password(
-    private: RedisServer, run_dir: Path, caplog: pytest.LogCaptureFixture
+    private_server: RedisServer, run_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     password = "s3cret-Pa55w0rd"
-    private.client(0).config_set("requirepass", password)
-    url = f"redis://:{password}@127.0.0.1:{private.port}/0"
+    private_server.client(0).config_set("requirepass", password)
+    url = f"redis://:{password}@127.0.0.1:{private_server.port}/0"
     c13 = redis.Redis.from_url(url_with_db(url, 13), decode_responses=True)
     caplog.set_level(logging.DEBUG, logger="redisprep")
     redisprep.configure(url)
@@ -430,16 +422,16 @@ def test_debug_logs_never_show_the_password(
     ), debug
     # failures name the server, never the password
     messages = []
-    redisprep.configure(f"redis://:wrong-{password}@127.0.0.1:{private.port}/0", retries=0)
+    redisprep.configure(f"redis://:wrong-{password}@127.0.0.1:{private_server.port}/0", retries=0)
     with pytest.raises(redisprep.RedisPrepError) as info:
         prep.timestamp(TaskEnum.build_climate)
     messages.append(str(info.value))
     redisprep.configure(url, retries=0, connect_timeout=0.5)
-    private.stop()
+    private_server.stop()
     with pytest.raises(redisprep.RedisConnectionError) as info2:
         prep.timestamp(TaskEnum.build_climate)
     messages.append(str(info2.value))
-    assert f"127.0.0.1:{private.port}" in messages[-1]
+    assert f"127.0.0.1:{private_server.port}" in messages[-1]
     for text in messages + [r.getMessage() for r in caplog.records]:
         assert password not in text
     c13.close()

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Optional
 
@@ -346,18 +344,8 @@ def test_explain_says_why_checks_are_false(prep: RedisPrep, r0: redis.Redis[str]
 # -- round trips ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def private(make_server: type[RedisServer]) -> Iterator[RedisServer]:
-    server = make_server().start()
-    redisprep.configure(server.url)
-    try:
-        yield server
-    finally:
-        redisprep.configure(os.environ["REDIS_URL"])
-
-
-def test_preflight_is_one_hgetall(private: RedisServer, run_dir: Path) -> None:
-    admin = private.client(0)
+def test_preflight_is_one_hgetall(private_server: RedisServer, run_dir: Path) -> None:
+    admin = private_server.client(0)
     prep = RedisPrep.getInstance(str(run_dir))
     prep.timestamp(TaskEnum.build_climate)
     admin.config_resetstat()
@@ -369,12 +357,12 @@ def test_preflight_is_one_hgetall(private: RedisServer, run_dir: Path) -> None:
 
 
 def test_timestamp_and_preflight_need_no_extra_round_trip(
-    private: RedisServer, run_dir: Path
+    private_server: RedisServer, run_dir: Path
 ) -> None:
-    proxy = TurnCounter(private.port)
+    proxy = TurnCounter(private_server.port)
     try:
         redisprep.configure(f"redis://127.0.0.1:{proxy.port}/0")
-        admin = private.client(0)
+        admin = private_server.client(0)
         admin.ping()
         wd = str(run_dir)
         RedisPrep.getInstance(wd)[TaskEnum.abstract_watershed] = int(time.time()) - 10
@@ -397,7 +385,7 @@ def test_timestamp_and_preflight_need_no_extra_round_trip(
         assert proxy.count() - turns == 2  # preflight() + timestamp(); last_preflight is free
         assert last == model(admin.hgetall(prep.run_id))
     finally:
-        redisprep.configure(private.url)
+        redisprep.configure(private_server.url)
         proxy.close()
 
 
