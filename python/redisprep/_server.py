@@ -18,11 +18,30 @@ import redis
 
 from .errors import RedisPrepError
 
-__all__ = ["RedisServer", "RedisServerError", "free_port", "redis_server_binary", "server_from_env"]
+__all__ = [
+    "RedisServer",
+    "RedisServerError",
+    "free_port",
+    "redis_server_binary",
+    "server_from_env",
+    "stop_process",
+]
 
 
 class RedisServerError(RedisPrepError, RuntimeError):
     """A private ``redis-server`` could not be found or started."""
+
+
+def stop_process(proc: subprocess.Popen[bytes], grace: float) -> None:
+    """SIGTERM ``proc`` if it still runs; SIGKILL it if it has not exited ``grace``
+    seconds later."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 def free_port() -> int:
@@ -118,13 +137,8 @@ class RedisServer:
         raise RedisServerError(f"redis-server on port {self.port} did not start")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc is not None:
+            stop_process(self.proc, 5)
         self.proc = None
 
     def kill(self) -> None:

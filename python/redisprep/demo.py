@@ -181,13 +181,10 @@ class Demo:
             self.server.server_close()
             self.server = None
         if self.worker is not None and self.worker.poll() is None:
+            from ._server import stop_process
+
             _say("==> stopping the RQ worker")
-            self.worker.send_signal(signal.SIGTERM)  # RQ: warm shutdown
-            try:
-                self.worker.wait(15)
-            except subprocess.TimeoutExpired:
-                self.worker.kill()
-                self.worker.wait(5)
+            stop_process(self.worker, 15)  # SIGTERM: RQ's warm shutdown
         self.worker = None
         if self.redis is not None:
             _say("==> stopping the private redis-server")
