@@ -30,7 +30,9 @@ import math
 import os
 import re
 import shutil
+import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -89,6 +91,7 @@ class Targets:
 
 
 RESULTS: dict[str, Any] = {}
+LAST_ROUNDS: dict[str, list[float]] = {}  # per-round medians of the last measure()
 EXTRA_SCANS: Counter[str] = Counter()  # KEYS/SCAN seen by servers stopped before the check
 TARGETS = Targets()
 
@@ -305,12 +308,23 @@ def in_child(fn: Callable[[], Any]) -> Any:
 
 
 def measure(env: Env, variants: list[Variant]) -> dict[str, list[int]]:
+    """Interleaved rounds: each round runs one chunk of every variant in turn."""
     p = env.profile
     chunk = max(1, p.iters // p.rounds)
+    LAST_ROUNDS.clear()
     for r in range(p.rounds):
         for v in variants:
+            start = len(v.samples)
             v.run(chunk, p.warmup if r == 0 else max(1, p.warmup // 10))
+            LAST_ROUNDS.setdefault(v.name, []).append(statistics.median(v.samples[start:]))
     return {v.name: v.samples for v in variants}
+
+
+def rr(a: str, b: str) -> float:
+    """Ratio a / b of the last measurement: the median over rounds of the ratio of
+    the two variants' medians in that round (chunks of one round ran back to back,
+    so load that changes between rounds cancels out)."""
+    return float(statistics.median(x / y for x, y in zip(LAST_ROUNDS[a], LAST_ROUNDS[b])))
 
 
 def floor_cmd(env: Env, wd: Path, op: str, task: str, keys: int) -> Optional[list[str]]:
@@ -400,14 +414,13 @@ def _section_fs(env: Env, fs: str, root: Path) -> None:
             core = floor_cmd(env, runs["core"], "core", task, n)
             variants.append(Variant(CORE, floor_args=[*(core or []), "--rules", env.rules]))
             variants.append(Variant(FLOOR, floor_args=fc))
-        med = print_table(
+        print_table(
             f"timestamp(), {n} keys to invalidate, run folder on {fs}", measure(env, variants)
         )
         # the work was really done: every refilled key was deleted
         if n and c13.exists(*keys["redisprep"], *keys["naive"]):
             raise SystemExit("cache keys survived the timestamp")
-        rp = med["redisprep"]
-        ratio_line("legacy / redisprep", med["legacy (no invalidation)"] / rp)
+        ratio_line("legacy / redisprep", rr("legacy (no invalidation)", "redisprep"))
         target_naive = (
             ">=",
             2.5 if fs == "ext4" else 4.0,
@@ -415,14 +428,15 @@ def _section_fs(env: Env, fs: str, root: Path) -> None:
         )
         ratio_line(
             "legacy + naive / redisprep",
-            med["legacy + naive invalidation"] / rp,
+            rr("legacy + naive invalidation", "redisprep"),
             target_naive if n == 3 else None,
         )
         if fc is not None:
-            floor_med = med[FLOOR]
             target_floor = ("<=", 1.15, f"timestamp(3 keys) vs floor, {fs}")
-            ratio_line("redisprep / floor", rp / floor_med, target_floor if n == 3 else None)
-            ratio_line("redisprep core (no Python) / floor", med[CORE] / floor_med)
+            ratio_line(
+                "redisprep / floor", rr("redisprep", FLOOR), target_floor if n == 3 else None
+            )
+            ratio_line("redisprep core (no Python) / floor", rr(CORE, FLOOR))
 
     # prep[task]
     field_task = "bench_3"
@@ -435,15 +449,13 @@ def _section_fs(env: Env, fs: str, root: Path) -> None:
     fc = floor_cmd(env, runs["floor"], "hget", field_task, 0)
     if fc is not None:
         variants.append(Variant("floor (Rust: 1 HGET round trip)", floor_args=fc))
-    med = print_table(f"__getitem__, run folder on {fs}", measure(env, variants))
+    print_table(f"__getitem__, run folder on {fs}", measure(env, variants))
     ratio_line(
         "redis-py hget / redisprep",
-        med["redis-py hget"] / med["redisprep prep[task]"],
+        rr("redis-py hget", "redisprep prep[task]"),
         (">=", 1.5, f"__getitem__ vs redis-py hget, {fs}"),
     )
-    ratio_line(
-        "legacy prep[task] / redisprep", med["legacy prep[task]"] / med["redisprep prep[task]"]
-    )
+    ratio_line("legacy prep[task] / redisprep", rr("legacy prep[task]", "redisprep prep[task]"))
 
     # getInstance, warm process (the dump exists, attrs:loaded is true)
     host, port = env.server.host, env.server.port
@@ -459,16 +471,15 @@ def _section_fs(env: Env, fs: str, root: Path) -> None:
         ),
         Variant("redisprep getInstance", lambda: RedisPrep.getInstance(wr)),
     ]
-    med = print_table(f"getInstance (warm process), run folder on {fs}", measure(env, variants))
-    rp = med["redisprep getInstance"]
+    print_table(f"getInstance (warm process), run folder on {fs}", measure(env, variants))
     ratio_line(
         "legacy (shared client) / redisprep",
-        med["legacy getInstance (shared client)"] / rp,
+        rr("legacy getInstance (shared client)", "redisprep getInstance"),
         (">=", 3.0, f"getInstance vs legacy (shared client), {fs}"),
     )
     ratio_line(
         "legacy (client per instance) / redisprep",
-        med["legacy getInstance (client per instance)"] / rp,
+        rr("legacy getInstance (client per instance)", "redisprep getInstance"),
         (">=", 3.0, f"getInstance vs legacy construction (client per instance), {fs}"),
     )
 
@@ -479,10 +490,10 @@ def _section_fs(env: Env, fs: str, root: Path) -> None:
     ]
     if legacy.timestamps_report().splitlines()[1:] != prep.timestamps_report().splitlines()[1:]:
         raise SystemExit("timestamps_report differs between legacy and redisprep")
-    med = print_table(f"timestamps_report(), run folder on {fs}", measure(env, variants))
+    print_table(f"timestamps_report(), run folder on {fs}", measure(env, variants))
     ratio_line(
         "legacy / redisprep",
-        med["legacy timestamps_report()"] / med["redisprep timestamps_report()"],
+        rr("legacy timestamps_report()", "redisprep timestamps_report()"),
     )
 
     # set_rq_job_id()
@@ -491,10 +502,8 @@ def _section_fs(env: Env, fs: str, root: Path) -> None:
         Variant("legacy set_rq_job_id()", lambda: legacy.set_rq_job_id("build_climate_rq", job)),
         Variant("redisprep set_rq_job_id()", lambda: prep.set_rq_job_id("build_climate_rq", job)),
     ]
-    med = print_table(f"set_rq_job_id(), run folder on {fs}", measure(env, variants))
-    ratio_line(
-        "legacy / redisprep", med["legacy set_rq_job_id()"] / med["redisprep set_rq_job_id()"]
-    )
+    print_table(f"set_rq_job_id(), run folder on {fs}", measure(env, variants))
+    ratio_line("legacy / redisprep", rr("legacy set_rq_job_id()", "redisprep set_rq_job_id()"))
 
     section_threads(env, fs, root)
 
@@ -612,7 +621,7 @@ def section_unrelated(env: Env) -> None:
                 ),
             ]
         time.sleep(1.0)  # let the servers finish rehashing their grown tables
-        med = print_table(
+        print_table(
             "timestamp() (3 keys) vs keyspace size (DB 0 and DB 13 each), tmpfs",
             measure(env, variants),
         )
@@ -621,8 +630,10 @@ def section_unrelated(env: Env) -> None:
             target = ("<=", 1.2, f"timestamp() flat from {small} to {large} unrelated keys")
             ratio_line(
                 f"{name}: {large} / {small} unrelated keys",
-                med[f"{name}, {large} unrelated keys per DB"]
-                / med[f"{name}, {small} unrelated keys per DB"],
+                rr(
+                    f"{name}, {large} unrelated keys per DB",
+                    f"{name}, {small} unrelated keys per DB",
+                ),
                 target if name == "redisprep" else None,
             )
         for srv in servers:
@@ -833,10 +844,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--json", help="also write the numbers to this file")
     args = ap.parse_args(argv)
     profile = QUICK if args.quick else FULL
+    # SIGTERM (and SIGINT, also when started in the background) stop the servers cleanly
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     t_start = time.perf_counter()
     load0 = os.getloadavg()
     print(f"redisprep benchmark ({'quick' if args.quick else 'full'}): {versions()}")
     print(f"{os.cpu_count()} CPUs, load average {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}")
+    print(
+        f"{profile.iters} timed calls per variant in {profile.rounds} interleaved rounds; "
+        "ratios = median over rounds of the per-round ratio of medians"
+    )
     floor = build_floor()
     server = RedisServer().start()
     rules_dir = Path(tempfile.mkdtemp(prefix="redisprep-bench-rules-"))
@@ -860,14 +878,19 @@ def main(argv: Optional[list[str]] = None) -> int:
         redisprep.set_rules_path(None)
         server.cleanup()
         shutil.rmtree(rules_dir, ignore_errors=True)
+    status = 0
     if args.cluster:
-        import bench_cluster
-
         procs, calls, runs = profile.cluster
         print(f"\n== cluster: timestamp() throughput from {procs} client processes")
-        single, clustered = bench_cluster.compare(procs, calls, runs)
-        bench_cluster.report(single, clustered, procs)
-        RESULTS["cluster"] = {"standalone": single, "cluster": clustered}
+        try:  # a failure here must not lose the summary of everything above
+            import bench_cluster
+
+            single, clustered = bench_cluster.compare(procs, calls, runs)
+            bench_cluster.report(single, clustered, procs)
+            RESULTS["cluster"] = {"standalone": single, "cluster": clustered}
+        except Exception as e:
+            print(f"   cluster section failed: {type(e).__name__}: {e}")
+            status = 1
     print("\n== targets")
     for name, value, mark in TARGETS.rows:
         print(f"   {mark}  {name}: {value}")
@@ -879,7 +902,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.json:
         RESULTS["targets"] = TARGETS.rows
         Path(args.json).write_text(json.dumps(RESULTS, indent=1))
-    return 0
+    return status
 
 
 if __name__ == "__main__":
