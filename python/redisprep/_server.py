@@ -18,14 +18,8 @@ import redis
 
 from .errors import RedisPrepError
 
-__all__ = [
-    "RedisServer",
-    "RedisServerError",
-    "free_port",
-    "redis_server_binary",
-    "server_from_env",
-    "stop_process",
-]
+# stop_process is the package's own (the demo's worker), not re-exported for the tests.
+__all__ = ["RedisServer", "RedisServerError", "free_port", "redis_server_binary", "server_from_env"]
 
 
 class RedisServerError(RedisPrepError, RuntimeError):

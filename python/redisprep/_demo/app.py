@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Union
 
 from .. import config as _config
@@ -95,37 +95,33 @@ def rq_api_blueprint() -> flask.Blueprint:
     def _api_error(e: _ApiError) -> Response:
         return flask.jsonify(Success=False, Error=e.message), e.status
 
-    @rq_api_bp.route("/runs/<string:runid>/<config>/rq/api/build_climate", methods=["POST"])
-    def api_build_climate(runid: str, config: str) -> Response:
-        wd = _run_context(runid, config)
-        prep = RedisPrep.getInstance(wd)
-        # prep.remove_timestamp(TaskEnum.build_climate)  # Removed - automatic invalidation now
-
+    def _enqueue(prep: RedisPrep, func: Callable[[str], Any], runid: str) -> Response:
+        # wepppy's hand-written pattern: enqueue, then record the job id under the
+        # job function's name (``"build_climate_rq"``).
         with _redis_conn() as redis_conn:
             q = _queue(redis_conn)
-            job = q.enqueue_call(build_climate_rq, (runid,), timeout=TIMEOUT)
-            prep.set_rq_job_id("build_climate_rq", job.id)
+            job = q.enqueue_call(func, (runid,), timeout=TIMEOUT)
+            prep.set_rq_job_id(func.__name__, job.id)
+        return flask.jsonify(Success=True, job_id=job.id)
+
+    @rq_api_bp.route("/runs/<string:runid>/<config>/rq/api/build_climate", methods=["POST"])
+    def api_build_climate(runid: str, config: str) -> Response:
+        prep = RedisPrep.getInstance(_run_context(runid, config))
+        # prep.remove_timestamp(TaskEnum.build_climate)  # Removed - automatic invalidation now
         # The worker calls prep.timestamp(TaskEnum.build_climate) when the job
         # completes, which invalidates the dependent caches.
-        return flask.jsonify(Success=True, job_id=job.id)
+        return _enqueue(prep, build_climate_rq, runid)
 
     @rq_api_bp.route("/runs/<string:runid>/<config>/rq/api/run_wepp", methods=["POST"])
     def api_run_wepp(runid: str, config: str) -> Response:
-        wd = _run_context(runid, config)
-        prep = RedisPrep.getInstance(wd)
+        prep = RedisPrep.getInstance(_run_context(runid, config))
         # prep.remove_timestamp(TaskEnum.run_wepp_hillslopes)  # Removed - automatic invalidation
         # prep.remove_timestamp(TaskEnum.run_wepp_watershed)  # Removed - automatic invalidation
-
-        with _redis_conn() as redis_conn:
-            q = _queue(redis_conn)
-            job = q.enqueue_call(run_wepp_rq, (runid,), timeout=TIMEOUT)
-            prep.set_rq_job_id("run_wepp_rq", job.id)
-        return flask.jsonify(Success=True, job_id=job.id)
+        return _enqueue(prep, run_wepp_rq, runid)
 
     @rq_api_bp.route("/runs/<string:runid>/<config>/rq/api/abstract_watershed", methods=["POST"])
     def api_abstract_watershed(runid: str, config: str) -> Response:
-        wd = _run_context(runid, config)
-        prep = RedisPrep.getInstance(wd)
+        prep = RedisPrep.getInstance(_run_context(runid, config))
         # The same migrated pattern in one line with the redisprep.rq helper.
         with _redis_conn() as redis_conn:
             job = enqueue_recorded(
@@ -136,15 +132,9 @@ def rq_api_blueprint() -> flask.Blueprint:
     @rq_api_bp.route("/runs/<string:runid>/<config>/rq/api/build_landuse", methods=["POST"])
     def api_build_landuse(runid: str, config: str) -> Response:
         # NOT migrated yet: still clears the timestamp by hand before enqueueing.
-        wd = _run_context(runid, config)
-        prep = RedisPrep.getInstance(wd)
+        prep = RedisPrep.getInstance(_run_context(runid, config))
         prep.remove_timestamp(TaskEnum.build_landuse)
-
-        with _redis_conn() as redis_conn:
-            q = _queue(redis_conn)
-            job = q.enqueue_call(build_landuse_rq, (runid,), timeout=TIMEOUT)
-            prep.set_rq_job_id("build_landuse_rq", job.id)
-        return flask.jsonify(Success=True, job_id=job.id)
+        return _enqueue(prep, build_landuse_rq, runid)
 
     return rq_api_bp
 
