@@ -11,7 +11,7 @@
 
 use serde_json::{json, Value as Json};
 
-use crate::rules::{Check, Group, Operand, Rules};
+use crate::rules::{Check, Group, Operand};
 
 fn operand(op: &Operand) -> Json {
     match op {
@@ -43,9 +43,8 @@ fn check(c: &Check) -> Json {
 
 /// The rules' checks and groups as the compact JSON the Lua evaluator reads:
 /// `{"groups": {name: ["max"|"first", [operand...]]}, "checks": [[name, check]...]}`.
-pub fn checks_spec(rules: &Rules) -> String {
-    let groups: serde_json::Map<String, Json> = rules
-        .groups
+pub fn checks_spec(groups: &[(String, Group)], checks: &[(String, Check)]) -> String {
+    let groups: serde_json::Map<String, Json> = groups
         .iter()
         .map(|(name, g)| {
             let v = match g {
@@ -57,8 +56,7 @@ pub fn checks_spec(rules: &Rules) -> String {
             (name.clone(), v)
         })
         .collect();
-    let checks: Vec<Json> = rules
-        .checks
+    let checks: Vec<Json> = checks
         .iter()
         .map(|(name, c)| json!([name, check(c)]))
         .collect();

@@ -523,7 +523,7 @@ impl Prep {
         Ok(Some(Event {
             channel,
             payload: payload.to_string(),
-            checks: event::checks_spec(rules),
+            checks: rules.checks_spec.clone(),
         }))
     }
 

@@ -788,7 +788,9 @@ pub fn from_str(text: &str, source: &str) -> CoreResult<Rules> {
         .enumerate()
         .map(|(i, (n, _))| (n.clone(), i))
         .collect();
+    let checks_spec = crate::event::checks_spec(&groups, &checks);
     Ok(Rules {
+        checks_spec,
         version,
         db,
         source: source.to_string(),

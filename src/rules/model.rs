@@ -97,6 +97,9 @@ pub struct Rules {
     pub groups: Vec<(String, Group)>,
     pub group_index: HashMap<String, usize>,
     pub checks: Vec<(String, Check)>,
+    /// `groups` + `checks` compiled once at load for the event's Lua
+    /// evaluator (see [`crate::event::checks_spec`]).
+    pub checks_spec: String,
 }
 
 /// A rendered key with its origin, for `explain`.
