@@ -77,6 +77,9 @@ CALLS = [
     ),
 ]
 KEPT = ("api_delete_climate", "    prep.remove_timestamp(TaskEnum.build_climate)\n")
+# This module's jobs are stubs, so nothing here can be verified against the job side
+# (tests/test_migrate_verify.py does that): these tests edit with `--force --only`.
+FORCE_ALL = ("--force", "--only", *sorted({ep for ep, _, _ in CALLS}))
 
 
 def span(stmt: str, text: str = ORIGINAL) -> tuple[int, int]:
@@ -147,6 +150,10 @@ def test_check_lists_every_call_with_file_and_line(api: Path) -> None:
 
 def test_fix_round_trip_keeps_every_other_byte(api: Path) -> None:
     p = migrate("api.py", "--fix", cwd=api.parent)
+    assert p.returncode == 2  # unverified: nothing is removed without --workers or --force
+    assert "cannot verify without --workers: nothing removed" in p.stderr
+    assert api.read_text(encoding="utf-8") == ORIGINAL
+    p = migrate("api.py", "--fix", *FORCE_ALL, cwd=api.parent)
     assert p.returncode == 0, p.stderr
     assert len([ln for ln in p.stdout.splitlines() if ln.startswith("fixed api.py:")]) == len(CALLS)
     new = api.read_text(encoding="utf-8")
@@ -180,7 +187,7 @@ def test_fix_round_trip_keeps_every_other_byte(api: Path) -> None:
     ]
     assert len(p.stdout.splitlines()) == 1
     # A second --fix changes nothing.
-    p = migrate("api.py", "--fix", cwd=api.parent)
+    p = migrate("api.py", "--fix", *FORCE_ALL, cwd=api.parent)
     assert p.returncode == 0
     assert "removed 0 call(s)" in p.stderr
     assert api.read_text(encoding="utf-8") == new
@@ -190,7 +197,7 @@ def test_only_migrates_one_endpoint_at_a_time(api: Path) -> None:
     text = ORIGINAL
     done: set[str] = set()
     for batch in (["api_run_wepp"], ["api_build_landuse", "api_abstract_watershed"]):
-        p = migrate("api.py", "--fix", "--only", *batch, cwd=api.parent)
+        p = migrate("api.py", "--fix", "--force", "--only", *batch, cwd=api.parent)
         assert p.returncode == 0, p.stderr
         new = api.read_text(encoding="utf-8")
         spans = [span(stmt, text) for ep, stmt, _ in CALLS if ep in batch]
@@ -210,7 +217,7 @@ def test_only_migrates_one_endpoint_at_a_time(api: Path) -> None:
 
 
 def test_diff_previews_without_writing(api: Path) -> None:
-    p = migrate("api.py", "--diff", "--only", "api_build_climate", cwd=api.parent)
+    p = migrate("api.py", "--diff", "--force", "--only", "api_build_climate", cwd=api.parent)
     assert p.returncode == 0
     assert api.read_text(encoding="utf-8") == ORIGINAL
     assert p.stdout.startswith("--- api.py\n+++ api.py (migrated)\n")
@@ -266,7 +273,7 @@ def test_module_runs_before_and_after_migration(
     from flask import Flask
 
     if state == "migrated":
-        assert migrate("api.py", "--fix", cwd=api.parent).returncode == 0
+        assert migrate("api.py", "--fix", *FORCE_ALL, cwd=api.parent).returncode == 0
     module = load_module(api, f"wepppy_like_api_{state}")
     runs = tmp_path / "runs"
     (runs / "run-1").mkdir(parents=True)
@@ -364,7 +371,7 @@ def test_crlf_bom_and_non_ascii_columns(tmp_path: Path) -> None:
     )
     path = tmp_path / "crlf.py"
     path.write_bytes(b"\xef\xbb\xbf" + src.encode("utf-8"))
-    p = migrate("crlf.py", "--fix", cwd=tmp_path)
+    p = migrate("crlf.py", "--fix", "--force", "--only", "f", cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     data = path.read_bytes()
     assert data.startswith(b"\xef\xbb\xbf")
@@ -392,7 +399,7 @@ def b(prep):
     prep.remove_timestamp(TaskEnum.build_landuse)
 """
     (tmp_path / "m.py").write_text(src, encoding="utf-8")
-    p = migrate("m.py", "--fix", "--check", cwd=tmp_path)
+    p = migrate("m.py", "--fix", "--check", "--force", "--only", "a,b", cwd=tmp_path)
     assert p.returncode == 1  # the call inside an expression remains
     assert "m.py:5: a: prep.remove_timestamp(TaskEnum.build_climate)  [edit by hand" in p.stdout
     assert "m.py:11: b: prep.remove_timestamp(TaskEnum.build_soils)  [kept" in p.stdout

@@ -1,0 +1,38 @@
+"""``python -m redisprep migrate``: find the manual ``prep.remove_timestamp(TaskEnum.X)``
+calls in wepppy's RQ endpoints, verify each against the RQ job side, and remove
+the ones proven safe.
+
+- :mod:`.scan` finds the calls (``ast``), :mod:`.edit` removes chosen ones byte-exactly;
+- :mod:`.index` parses the job and controller modules (nothing is imported),
+  :mod:`.values` evaluates names statically, :mod:`.trace` follows an endpoint to
+  its jobs and each job to the timestamps it sets;
+- :mod:`.verdict` decides ``safe`` / ``covered`` / ``unsafe`` with the rules,
+  :mod:`.analyse` runs it, :mod:`.report` and :mod:`.cli` print it.
+"""
+
+from __future__ import annotations
+
+from .analyse import analyse, worker_report, worker_stamps
+from .cli import main
+from .edit import fix_source, iter_python_files
+from .index import Project
+from .scan import MARKER, PRAGMA, Finding, MigrationError, scan_source
+from .verdict import REASONS, VERDICTS, Verdict
+
+__all__ = [
+    "MARKER",
+    "PRAGMA",
+    "REASONS",
+    "VERDICTS",
+    "Finding",
+    "MigrationError",
+    "Project",
+    "Verdict",
+    "analyse",
+    "fix_source",
+    "iter_python_files",
+    "main",
+    "scan_source",
+    "worker_report",
+    "worker_stamps",
+]

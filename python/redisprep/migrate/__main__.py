@@ -1,0 +1,7 @@
+"""``python -m redisprep.migrate`` = ``python -m redisprep migrate``."""
+
+from __future__ import annotations
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,236 @@
+"""``python -m redisprep migrate``: list the manual ``remove_timestamp()`` calls of
+the endpoints, verify each against the job side (``--workers``), and remove only
+the ones proven safe (``--fix``)."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Optional
+
+from .._redisprep import Rules
+from ..errors import RulesError
+from .analyse import analyse, worker_report
+from .edit import fix_source, iter_python_files, read_source, write_source
+from .index import Project
+from .report import format_report, format_table, summary
+from .scan import Finding, MigrationError, matches, scan, split_lines
+from .verdict import Verdict, unverified
+
+__all__ = ["main"]
+
+_DESCRIPTION = """\
+List the manual prep.remove_timestamp(TaskEnum.X) calls in Flask/FastAPI endpoint
+modules, verify each against the RQ job side (--workers: the job and controller
+modules), and remove the ones proven safe (--fix). Nothing analysed is imported.
+Verdicts: safe (the job chain timestamps X), covered (it timestamps Y whose cascade
+and a preflight check cover X), unsafe (with a reason), unverified (no --workers).
+Exit status: 0 done, 1 removable calls remain (--check) or unsafe ones (--strict),
+2 bad input."""
+
+
+@dataclass
+class _File:
+    path: str
+    text: str
+    encoding: str
+    findings: list[Finding]
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="redisprep migrate", description=_DESCRIPTION)
+    ap.add_argument("paths", nargs="*", metavar="PATH", help="endpoint modules or folders")
+    ap.add_argument(
+        "--workers",
+        nargs="+",
+        action="extend",
+        default=None,
+        metavar="PATH",
+        help="job and controller modules or folders (e.g. wepppy/rq wepppy/nodb); "
+        "give the endpoint PATHs first, or after --",
+    )
+    ap.add_argument("--fix", action="store_true", help="remove the safe and covered calls")
+    ap.add_argument("--diff", action="store_true", help="print what --fix would change; no write")
+    ap.add_argument("--check", action="store_true", help="exit 1 while removable calls remain")
+    ap.add_argument("--strict", action="store_true", help="with --check: unsafe calls fail too")
+    ap.add_argument(
+        "--only",
+        nargs="+",
+        action="extend",
+        default=None,
+        metavar="ENDPOINT",
+        help="only these endpoint functions (repeatable, or comma-separated)",
+    )
+    ap.add_argument(
+        "--force",
+        action="store_true",
+        help="with --fix --only: also remove unsafe or unverified calls of those endpoints",
+    )
+    ap.add_argument("--report", action="store_true", help="print the worker-side report")
+    ap.add_argument("--format", choices=("text", "json"), default="text")
+    ap.add_argument("--rules", metavar="PATH", help="rules file (default: the active rules)")
+    return ap
+
+
+def _split(values: Optional[list[str]]) -> list[str]:
+    return [p for v in values or [] for p in v.split(",") if p]
+
+
+def _load(paths: Sequence[str]) -> list[_File]:
+    out = []
+    for path in iter_python_files(paths):
+        text, encoding = read_source(path)
+        out.append(_File(path, text, encoding, [h.finding for h in scan(text, path)[0]]))
+    return out
+
+
+def _verdicts(
+    files: list[_File], workers: list[_File], rules: Rules
+) -> tuple[list[Verdict], Optional[Project]]:
+    findings = [f for file in files for f in file.findings]
+    if not workers:
+        return [unverified(f) for f in findings], None
+    seen: dict[str, _File] = {os.path.realpath(w.path): w for w in workers}
+    for f in files:  # endpoint modules may define helpers and jobs too
+        seen[os.path.realpath(f.path)] = f
+    project = Project((f.path, f.text) for f in seen.values())
+    return analyse(project, findings, rules), project
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    only_names = _split(args.only)
+    paths = list(args.paths)
+    for name in list(only_names):  # `--only a b api.py`: the path is not a name
+        if os.path.exists(name) or name.endswith(".py") or os.sep in name:
+            only_names.remove(name)
+            paths.append(name)
+    only = set(only_names) if only_names else None
+    worker_paths = _split(args.workers)
+    if not paths:
+        hint = " (put them before --workers, or after --)" if worker_paths else ""
+        return _fail(f"no endpoint PATH given{hint}")
+    if args.force and only is None:
+        return _fail("--force removes unverified calls: name the endpoints with --only")
+    if args.report and not worker_paths:
+        return _fail("--report needs --workers PATH...")
+    try:
+        rules = Rules.load(args.rules)
+    except (RulesError, OSError) as e:
+        return _fail(f"rules: {e}")
+    try:
+        files = _load(paths)
+        workers = _load(worker_paths) if worker_paths else []
+        all_functions = set()
+        for file in files:
+            all_functions |= scan(file.text, file.path)[1]
+        if only is not None and only - all_functions:
+            unknown = ", ".join(sorted(only - all_functions))
+            return _fail(f"no function named {unknown} in the given paths")
+        verdicts, project = _verdicts(files, workers, rules)
+    except MigrationError as e:
+        return _fail(str(e))
+    if args.report:
+        assert project is not None
+        report = worker_report(project, verdicts, rules)
+        doc = report.to_json()
+        print(json.dumps(doc, indent=2) if args.format == "json" else format_report(report))
+        return 1 if args.check and any(doc.values()) else 0
+
+    def selected(f: Finding) -> bool:
+        return only is None or matches(f, only)
+
+    by_finding = {v.finding: v for v in verdicts}
+    fixed: set[Finding] = set()
+    if args.fix or args.diff:
+        if not worker_paths and not args.force:
+            _print(verdicts, selected, args.format, fixed, verified=False)
+            print(
+                "cannot verify without --workers: nothing removed (give --workers with the "
+                "job and controller modules, or --force --only ENDPOINT to remove unverified "
+                "calls)",
+                file=sys.stderr,
+            )
+            return 2
+
+        def allow(f: Finding) -> bool:
+            v = by_finding.get(f)
+            return v is not None and (v.removable or args.force)
+
+        for file in files:
+            new, done = fix_source(file.text, file.path, only, allow)
+            if args.diff and done:
+                for d in difflib.unified_diff(
+                    split_lines(file.text), split_lines(new), file.path, f"{file.path} (migrated)"
+                ):
+                    sys.stdout.write(d if d.endswith(("\n", "\r")) else d + "\n")
+            if args.fix and done:
+                try:
+                    write_source(file.path, new, file.encoding)
+                except OSError as e:
+                    return _fail(f"{file.path}: cannot write: {e}")
+                fixed.update(done)
+                if args.format == "text":
+                    for f in done:
+                        print(f"fixed {f.describe()}  [{by_finding[f].verdict}]")
+    if args.diff:
+        return 0
+    _print(verdicts, selected, args.format, fixed, verified=bool(worker_paths))
+    left = [
+        v for v in verdicts if selected(v.finding) and not v.finding.kept and v.finding not in fixed
+    ]
+    removable = [v for v in left if v.removable or v.verdict == "unverified"]
+    unsafe = [v for v in left if v.verdict == "unsafe"]
+    endpoints = {(v.finding.path, v.finding.function) for v in left}
+    text = f"{len(left)} unmigrated call(s) in {len(endpoints)} function(s)"
+    if only is not None:
+        text += f" (of {', '.join(sorted(only))})"
+    if args.fix:
+        text = f"removed {len(fixed)} call(s); " + text
+    if worker_paths:
+        text += f"; {summary([v for v in verdicts if selected(v.finding)])}"
+    sys.stdout.flush()
+    print(text, file=sys.stderr)
+    if not worker_paths:
+        print(
+            "not verified: pass --workers with the job and controller modules to check "
+            "that each job timestamps the task it clears",
+            file=sys.stderr,
+        )
+    elif removable and not args.fix:
+        print("run with --fix to remove the safe and covered calls (or --diff)", file=sys.stderr)
+    if args.check and (removable or (args.strict and unsafe)):
+        return 1
+    return 0
+
+
+def _print(
+    verdicts: list[Verdict],
+    selected: Callable[[Finding], bool],
+    fmt: str,
+    fixed: set[Finding],
+    verified: bool,
+) -> None:
+    shown = [v for v in verdicts if selected(v.finding)]
+    if fmt == "json":
+        docs = [dict(v.to_json(), fixed=v.finding in fixed) for v in shown]
+        print(json.dumps(docs, indent=2, ensure_ascii=False))
+        return
+    if not verified:
+        for v in shown:
+            if v.finding not in fixed:
+                print(v.finding.describe())
+        return
+    remaining = [v for v in shown if v.finding not in fixed]
+    if remaining:
+        print(format_table(remaining))

@@ -1,0 +1,110 @@
+"""Human output of the migration: the verdict table grouped by endpoint, and the
+worker-side report."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+
+from .analyse import WorkerReport
+from .scan import PRAGMA
+from .verdict import Verdict
+
+__all__ = ["format_report", "format_table", "summary"]
+
+_WIDTH = 100
+_MAX_NOTES = 5
+
+
+def _status(v: Verdict) -> str:
+    if v.finding.kept:
+        return f"kept ({v.verdict})"
+    if v.verdict == "unsafe":
+        return f"UNSAFE {v.reason}"
+    return v.verdict
+
+
+def format_table(verdicts: Sequence[Verdict]) -> str:
+    """One block per endpoint: a row per call (line, task, verdict) with its evidence."""
+    lines: list[str] = []
+    groups: dict[tuple[str, str], list[Verdict]] = {}
+    for v in verdicts:
+        groups.setdefault((v.finding.path, v.finding.function), []).append(v)
+    task_w = max((len(v.finding.task or "?") for v in verdicts), default=4)
+    for (path, function), vs in groups.items():
+        route = vs[0].finding.route
+        lines.append(f"{path}: {function}" + (f" ({route})" if route else ""))
+        for v in vs:
+            f = v.finding
+            head = f"  {f.line:>5}  {f.task or '?':<{task_w}}  {_status(v)}"
+            indent = " " * 9
+            lines.append(head)
+            body = [v.detail]
+            if v.finding.kept:
+                body.append(f"marked # {PRAGMA}: never touched")
+            elif not f.fixable:
+                body.append("edit by hand: the call is not a statement of its own")
+            extra = [t for t in v.timestamped if t != v.task]
+            if extra and v.verdict != "unverified":
+                body.append("also timestamps: " + ", ".join(extra))
+            if v.verdict == "unsafe":
+                if v.chain:
+                    body.append("chain: " + " -> ".join(s.describe() for s in v.chain))
+                elif v.jobs:
+                    body.append("jobs followed: " + ", ".join(v.jobs))
+                shown = v.notes[:_MAX_NOTES]
+                for n in shown:
+                    body.append(f"not followed: {n.site}: {n.message}")
+                if len(v.notes) > len(shown):
+                    body.append(f"... and {len(v.notes) - len(shown)} more (see --format json)")
+            if v.advice and not v.finding.kept:
+                body.append("do: " + v.advice)
+            for text in body:
+                lines.extend(
+                    textwrap.wrap(
+                        text,
+                        _WIDTH,
+                        initial_indent=indent,
+                        subsequent_indent=indent + "    ",
+                        break_on_hyphens=False,
+                    )
+                )
+        lines.append("")
+    return "\n".join(lines).rstrip("\n")
+
+
+def summary(verdicts: Sequence[Verdict]) -> str:
+    counts: dict[str, int] = {}
+    for v in verdicts:
+        key = "kept" if v.finding.kept else v.verdict
+        counts[key] = counts.get(key, 0) + 1
+    order = ("safe", "covered", "unsafe", "unverified", "kept")
+    parts = [f"{counts[k]} {k}" for k in order if counts.get(k)]
+    return f"{len(verdicts)} call(s): " + (", ".join(parts) if parts else "none")
+
+
+def format_report(report: WorkerReport) -> str:
+    out: list[str] = ["Jobs whose timestamps differ from what their endpoint clears:"]
+    if not report.mismatched:
+        out.append("  (none)")
+    for m in report.mismatched:
+        out.append(f"  {m['path']}: {m['endpoint']} -> {', '.join(m['jobs'])}")
+        out.append(f"      clears:     {', '.join(m['clears']) or '-'}")
+        out.append(f"      timestamps: {', '.join(m['timestamps']) or '-'}")
+        if m["timestamped_not_cleared"]:
+            out.append(f"      stamped, not cleared: {', '.join(m['timestamped_not_cleared'])}")
+        if m["cleared_not_timestamped"]:
+            out.append(f"      cleared, not stamped: {', '.join(m['cleared_not_timestamped'])}")
+    out.append("")
+    out.append("Tasks that endpoints clear but no worker timestamps:")
+    if not report.never_stamped:
+        out.append("  (none)")
+    for task, sites in sorted(report.never_stamped.items()):
+        out.append(f"  {task}: cleared at {', '.join(sites)}")
+    out.append("")
+    out.append("Tasks that workers timestamp but the rules file lacks:")
+    if not report.not_in_rules:
+        out.append("  (none)")
+    for task, sites in sorted(report.not_in_rules.items()):
+        out.append(f"  {task}: timestamped at {', '.join(sites)}")
+    return "\n".join(out)

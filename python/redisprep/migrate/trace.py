@@ -1,0 +1,427 @@
+"""Follow an endpoint to the jobs it enqueues, and each job to the timestamps it
+sets when it completes.
+
+From a function, every call in its body is followed (helpers, methods of
+controller instances through their base classes and mixins, services they
+delegate to, constructors), with the arguments bound to the callee's parameters,
+and with cycle protection. Three kinds of call are events rather than calls:
+
+- ``X.timestamp(task)`` / ``X.remove_timestamp(task)`` on a ``RedisPrep`` (or with a
+  ``TaskEnum`` member as the task);
+- ``q.enqueue_call(func, ...)``, ``q.enqueue(func, ...)``, ``enqueue_in``/``enqueue_at``
+  and ``redisprep.rq.enqueue_recorded(q, prep, func, ...)``: the job is followed as
+  part of the chain, and ``on_success=timestamp_on_success(...)`` stamps for it;
+- ``@timestamps(...)`` on a followed function stamps after it.
+
+Where one call site may reach several functions (``job_fn = a if cond else b``),
+a task counts as stamped only when every alternative stamps it; otherwise it is
+reported as ``maybe``. What cannot be resolved (``getattr``, a subscripted
+callable, a job or controller outside the analysed tree) is reported as a note
+and never counted as proof.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .index import Module, Project
+from .values import (
+    Atom,
+    Bound,
+    Callback,
+    Cls,
+    Evaluator,
+    Ext,
+    Frame,
+    Func,
+    Inst,
+    KwArgs,
+    ModRef,
+    Prep,
+    Str,
+    freeze,
+)
+
+__all__ = ["Chain", "Note", "Step", "Trace", "Tracer"]
+
+_Bindings = dict[str, frozenset[Atom]]
+_Target = tuple[Func, Optional[Inst]]
+_ENQUEUE_JOB_ARG = {"enqueue_call": 0, "enqueue": 0, "enqueue_in": 1, "enqueue_at": 1}
+_MAX_STACK = 60
+
+
+@dataclass(frozen=True)
+class Step:
+    """One link of an evidence chain."""
+
+    kind: str
+    """``enqueue``, ``call``, ``on_success``, ``decorator``, ``timestamp``, ``remove_timestamp``."""
+    label: str
+    site: str
+    """``path:line`` of the call (or decorator) that makes this step."""
+    target: Optional[str] = None
+    """``path:line`` of the definition the step enters, if any."""
+
+    def describe(self) -> str:
+        if self.kind in ("timestamp", "remove_timestamp", "on_success", "decorator"):
+            return f"{self.label} at {self.site}"
+        verb = "enqueue " if self.kind == "enqueue" else ""
+        return f"{verb}{self.label} ({self.target or self.site})"
+
+
+Chain = tuple[Step, ...]
+
+
+@dataclass(frozen=True)
+class Note:
+    site: str
+    message: str
+
+
+@dataclass
+class Trace:
+    """What following one function found."""
+
+    stamps: dict[str, Chain] = field(default_factory=dict)
+    maybe: dict[str, Chain] = field(default_factory=dict)
+    removes: dict[str, Chain] = field(default_factory=dict)
+    job_removes: dict[str, Chain] = field(default_factory=dict)
+    """Removes made inside an enqueued job (not by the endpoint itself)."""
+    notes: list[Note] = field(default_factory=list)
+    missing_jobs: list[Note] = field(default_factory=list)
+    jobs: list[str] = field(default_factory=list)
+    job_defs: dict[str, str] = field(default_factory=dict)
+    enqueues: int = 0
+
+    def copy(self) -> Trace:
+        return Trace(
+            dict(self.stamps),
+            dict(self.maybe),
+            dict(self.removes),
+            dict(self.job_removes),
+            list(self.notes),
+            list(self.missing_jobs),
+            list(self.jobs),
+            dict(self.job_defs),
+            self.enqueues,
+        )
+
+    def add(self, kind: str, task: str, chain: Chain) -> None:
+        target = self.removes if kind == "remove_timestamp" else self.stamps
+        if task not in target or len(chain) < len(target[task]):
+            target[task] = chain
+        if kind == "remove_timestamp" and any(s.kind == "enqueue" for s in chain):
+            if task not in self.job_removes or len(chain) < len(self.job_removes[task]):
+                self.job_removes[task] = chain
+        if kind != "remove_timestamp":
+            self.maybe.pop(task, None)
+
+    def _extend(self, child: Trace, prefix: Chain) -> None:
+        for task, chain in child.removes.items():
+            self.add("remove_timestamp", task, prefix + chain)
+        for task, chain in child.job_removes.items():
+            self.add("remove_timestamp", task, prefix + chain)
+        for note in child.notes:
+            if note not in self.notes:
+                self.notes.append(note)
+        for note in child.missing_jobs:
+            if note not in self.missing_jobs:
+                self.missing_jobs.append(note)
+        for job in child.jobs:
+            if job not in self.jobs:
+                self.jobs.append(job)
+        for job, where in child.job_defs.items():
+            self.job_defs.setdefault(job, where)
+        self.enqueues += child.enqueues
+
+    def merge(self, children: list[tuple[Trace, Step]]) -> None:
+        """Children reached from one call site: a task is stamped if every one stamps it."""
+        if not children:
+            return
+        definite = set.intersection(*(set(c.stamps) for c, _ in children))
+        for child, step in children:
+            self._extend(child, (step,))
+            for task, chain in child.stamps.items():
+                if task in definite:
+                    self.add("timestamp", task, (step, *chain))
+                elif task not in self.stamps:
+                    self.maybe.setdefault(task, (step, *chain))
+            for task, chain in child.maybe.items():
+                if task not in self.stamps:
+                    self.maybe.setdefault(task, (step, *chain))
+
+
+class Tracer:
+    """Follows functions of one :class:`Project`; results are memoised per context."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.ev = Evaluator(project)
+        self._memo: dict[tuple[Func, Optional[Inst], object], Trace] = {}
+        self._stack: set[tuple[Func, Optional[Inst], object]] = set()
+
+    def function_at(self, module: Module, line: int, name: str) -> Optional[Func]:
+        """The function called ``name`` (``Class.method`` allowed) enclosing ``line``,
+        with its enclosing functions as outer frames."""
+        want = name.rsplit(".", 1)[-1]
+        outer: Optional[Frame] = None
+        cls: Optional[Cls] = None
+        body: list[ast.stmt] = module.tree.body
+        found: Optional[Func] = None
+        while True:
+            node = next(
+                (
+                    n
+                    for n in body
+                    if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                    and n.lineno <= line <= (n.end_lineno or n.lineno)
+                ),
+                None,
+            )
+            if node is None:
+                return found
+            if isinstance(node, ast.ClassDef):
+                cls = Cls(module, node, outer)
+                body = node.body
+                continue
+            func = Func(module, node, outer, cls)
+            if node.name == want:
+                found = func
+                if not name.count(".") or cls is not None:
+                    return found
+            outer = self.ev.frame_for(func, None, {})
+            cls = None
+            body = node.body
+
+    def follow(
+        self, func: Func, inst: Optional[Inst], bindings: dict[str, frozenset[Atom]]
+    ) -> Trace:
+        key = (func, inst, freeze(bindings))
+        memo = self._memo.get(key)
+        if memo is not None:
+            return memo
+        if key in self._stack or len(self._stack) > _MAX_STACK:
+            return Trace()
+        self._stack.add(key)
+        try:
+            trace = self._walk(func, inst, bindings)
+        finally:
+            self._stack.discard(key)
+        self._memo[key] = trace
+        return trace
+
+    def _walk(
+        self, func: Func, inst: Optional[Inst], bindings: dict[str, frozenset[Atom]]
+    ) -> Trace:
+        trace = Trace()
+        outer = func.outer or self.ev.module_frame(func.module)
+        for d in func.node.decorator_list:
+            if isinstance(d, ast.Call) and _name(d.func) == "timestamps":
+                atoms = frozenset().union(*(self.ev.eval(a, outer) for a in d.args))
+                for task in sorted(self.ev.tasks(atoms)):
+                    step = Step("decorator", f"@timestamps({task})", func.module.where(d))
+                    trace.add("timestamp", task, (step,))
+        frame = self.ev.frame_for(func, inst, bindings)
+        for call in frame.scope.calls:
+            self._call(call, frame, trace)
+        return trace
+
+    # --------------------------------------------------------------- calls
+
+    def _call(self, call: ast.Call, frame: Frame, trace: Trace) -> None:
+        f = call.func
+        site = frame.module.where(call)
+        if isinstance(f, ast.Attribute) and f.attr in ("timestamp", "remove_timestamp"):
+            if self._stamp(call, f, frame, trace, site):
+                return
+        if isinstance(f, ast.Attribute) and f.attr in _ENQUEUE_JOB_ARG:
+            self._enqueue(call, _ENQUEUE_JOB_ARG[f.attr], frame, trace, site)
+            return
+        callee = self.ev.callee(call, frame)
+        if any(isinstance(a, Ext) and a.name.endswith("enqueue_recorded") for a in callee):
+            self._enqueue(call, 2, frame, trace, site)
+            return
+        children: list[tuple[Trace, Step]] = []
+        for func, inst in self._targets(callee, call):
+            if func.node.name == "enqueue_recorded":
+                self._enqueue(call, 2, frame, trace, site)
+                return
+            b = self.ev.bind(func, inst, call.args, call.keywords, frame)
+            step = Step("call", func.qualname, site, func.where())
+            children.append((self.follow(func, inst, b), step))
+        if children:
+            trace.merge(children)
+        elif _is_dynamic(f, frame):
+            trace.notes.append(Note(site, f"{ast.unparse(f)}(...): dynamic dispatch, not followed"))
+        else:
+            for a in callee:
+                if isinstance(a, Ext) and a.name.split(".", 1)[0] in self.project.top_packages:
+                    note = Note(
+                        site, f"{a.name}: not in the analysed tree (--workers), not followed"
+                    )
+                    if note not in trace.notes:
+                        trace.notes.append(note)
+
+    def _targets(
+        self, callee: frozenset[Atom], call: ast.Call
+    ) -> list[tuple[Func, Optional[Inst]]]:
+        out: list[tuple[Func, Optional[Inst]]] = []
+        for a in sorted(callee, key=_order):
+            if isinstance(a, Func):
+                out.append((a, None))
+            elif isinstance(a, Bound):
+                out.append((a.func, a.inst))
+            elif isinstance(a, Cls):
+                init = self.ev.method(a, "__init__")
+                if init is not None:
+                    out.append((init, Inst(a)))
+        return out
+
+    def _stamp(
+        self, call: ast.Call, f: ast.Attribute, frame: Frame, trace: Trace, site: str
+    ) -> bool:
+        recv = self.ev.eval(f.value, frame)
+        if any(isinstance(a, Inst) and self.ev.method(a.cls, f.attr) for a in recv):
+            return False  # the controller's own timestamp(): follow it as a call
+        arg = (
+            call.args[0]
+            if call.args
+            else next((k.value for k in call.keywords if k.arg in ("key", "task")), None)
+        )
+        atoms = self.ev.eval(arg, frame) if arg is not None else frozenset()
+        tasks = self.ev.tasks(atoms)
+        is_prep = any(isinstance(a, Prep) for a in recv)
+        if not is_prep and not tasks:
+            return False
+        if not tasks:
+            shown = ast.unparse(arg) if arg is not None else ""
+            trace.notes.append(
+                Note(site, f"{f.attr}({shown}): task not known statically, not counted")
+            )
+        for task in sorted(tasks):
+            trace.add(f.attr, task, (Step(f.attr, f"{f.attr}({task})", site),))
+        return True
+
+    def _enqueue(self, call: ast.Call, index: int, frame: Frame, trace: Trace, site: str) -> None:
+        trace.enqueues += 1
+        expr = next((k.value for k in call.keywords if k.arg in ("func", "f")), None)
+        if expr is None and len(call.args) > index:
+            expr = call.args[index]
+        if expr is None or isinstance(expr, ast.Starred):
+            trace.missing_jobs.append(Note(site, "enqueue without a job function argument"))
+            return
+        job_args = _job_args(call, index)
+        children: list[tuple[Trace, Step]] = []
+        missing: list[str] = []
+        for a in sorted(self.ev.eval(expr, frame), key=_order):
+            func, inst = self._job_def(a)
+            if func is None:
+                if isinstance(a, Ext):
+                    missing.append(f"{a.name} is not in the analysed tree (--workers)")
+                elif isinstance(a, Str):
+                    missing.append(f"job {a.value!r}: no such function in the analysed tree")
+                continue
+            b = self.ev.bind(func, inst, job_args, [], frame)
+            if func.qualname not in trace.jobs:
+                trace.jobs.append(func.qualname)
+                trace.job_defs.setdefault(func.qualname, func.where())
+            children.append(
+                (self.follow(func, inst, b), Step("enqueue", func.qualname, site, func.where()))
+            )
+        self._on_success(call, frame, children, site)
+        if children:
+            trace.merge(children)
+        elif missing:
+            for m in missing:
+                trace.missing_jobs.append(Note(site, m))
+        else:
+            trace.missing_jobs.append(
+                Note(
+                    site, f"job {ast.unparse(expr)}: chosen at run time, not resolvable statically"
+                )
+            )
+
+    def _on_success(
+        self, call: ast.Call, frame: Frame, children: list[tuple[Trace, Step]], site: str
+    ) -> None:
+        """``on_success=`` at the enqueue (directly or through a helper's ``**kwargs``):
+        ``timestamp_on_success(...)`` stamps after each successful job; a function of
+        the tree is followed as part of the job."""
+        atoms: set[Atom] = set()
+        for kw in call.keywords:
+            if kw.arg == "on_success":
+                atoms.update(self.ev.eval(kw.value, frame))
+            elif kw.arg is None:
+                for a in self.ev.eval(kw.value, frame):
+                    if isinstance(a, KwArgs):
+                        atoms.update(a.get("on_success"))
+        if not atoms:
+            return
+        tasks = sorted({t for a in atoms if isinstance(a, Callback) for t in a.tasks})
+        callbacks = [
+            (self.follow(func, inst, {}), Step("on_success", func.qualname, site, func.where()))
+            for func, inst in self._targets(frozenset(atoms), call)
+        ]
+        for i, (original, step) in enumerate(children):  # runs after each successful job
+            child = original.copy()
+            children[i] = (child, step)
+            for task in tasks:
+                cb_step = Step("on_success", f"on_success=timestamp_on_success({task})", site)
+                child.stamps.setdefault(task, (cb_step,))
+            child.merge(callbacks)
+
+    def _job_def(self, atom: Atom) -> tuple[Optional[Func], Optional[Inst]]:
+        if isinstance(atom, Func):
+            return atom, None
+        if isinstance(atom, Bound):
+            return atom.func, atom.inst
+        if isinstance(atom, Str) and "." in atom.value:  # RQ also takes "pkg.module.func"
+            mod_name, _, fn = atom.value.rpartition(".")
+            mod = self.project.find(mod_name)
+            if mod is not None:
+                for a in self.ev.attr(ModRef(mod), fn, self.ev.module_frame(mod)):
+                    if isinstance(a, Func):
+                        return a, None
+        return None, None
+
+
+def _job_args(call: ast.Call, index: int) -> list[ast.expr]:
+    """The job's positional arguments as written at the enqueue call."""
+    if index == 0 and isinstance(call.func, ast.Attribute) and call.func.attr == "enqueue_call":
+        args = next((k.value for k in call.keywords if k.arg == "args"), None)
+        if args is None and len(call.args) > 1:
+            args = call.args[1]
+        return list(args.elts) if isinstance(args, (ast.Tuple, ast.List)) else []
+    return [a for a in call.args[index + 1 :] if not isinstance(a, ast.Starred)]
+
+
+def _name(node: ast.expr) -> str:
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return node.id if isinstance(node, ast.Name) else ""
+
+
+def _is_dynamic(f: ast.expr, frame: Frame) -> bool:
+    if isinstance(f, ast.Subscript):
+        return True
+    if isinstance(f, ast.Call) and _name(f.func) == "getattr":
+        return True
+    if isinstance(f, ast.Name):
+        for expr in frame.scope.assigns.get(f.id, []):
+            if isinstance(expr, ast.Subscript) or (
+                isinstance(expr, ast.Call) and _name(expr.func) == "getattr"
+            ):
+                return True
+    return False
+
+
+def _order(a: Atom) -> tuple[str, int]:
+    if isinstance(a, Func):
+        return (a.module.path, a.node.lineno)
+    if isinstance(a, Bound):
+        return (a.func.module.path, a.func.node.lineno)
+    if isinstance(a, Cls):
+        return (a.module.path, a.node.lineno)
+    return (type(a).__name__, 0)
