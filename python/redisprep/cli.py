@@ -4,8 +4,9 @@
     rules explain TASK [--wd WD]   which controller caches a task invalidates, and why
     rules graph [--format F]       the task -> controller dependency graph (text, mermaid, dot)
     preflight WD [--json]          wepppy's dependency checklist for a run, with the reasons
-    migrate PATH... [--check] [--fix] [--only ENDPOINT...]
-                                   find/remove manual remove_timestamp() calls in endpoints
+    rules check [PATH] --workers W...  also fail on timestamped tasks the rules lack
+    migrate PATH... --workers W... [--check] [--fix] [--only ENDPOINT...] [--report]
+                                   verify and remove manual remove_timestamp() calls
     migrate-layout ...             copy prep hashes between layouts (see --help)
     demo ...                       the wepppy-shaped demo (see --help)
 
@@ -99,7 +100,34 @@ def _cmd_rules_check(args: argparse.Namespace) -> int:
             + ", ".join(missing),
             file=sys.stderr,
         )
+    if args.workers:
+        return _check_workers(rules, args.workers)
     return 0
+
+
+def _check_workers(rules: Rules, paths: list[str]) -> int:
+    """Fail (1) when a worker timestamps a task the rules file has no entry for:
+    that task's completion would invalidate nothing."""
+    from .migrate import MigrationError, Project, iter_python_files, worker_stamps
+    from .migrate.edit import read_source
+
+    try:
+        sources = [(p, read_source(p)[0]) for p in iter_python_files(paths)]
+        stamps = worker_stamps(Project(sources))
+    except MigrationError as e:
+        raise _UsageError(str(e)) from None
+    lacking = {t: sites for t, sites in sorted(stamps.items()) if t not in rules.tasks}
+    print(
+        f"workers: {len(sources)} module(s), {len(stamps)} task(s) timestamped, "
+        f"{len(lacking)} not in the rules"
+    )
+    for task, sites in lacking.items():
+        print(
+            f"  {task}: timestamped at {', '.join(sites)}, but {rules.source} has no entry "
+            "for it (its completion invalidates nothing)",
+            file=sys.stderr,
+        )
+    return 1 if lacking else 0
 
 
 # --------------------------------------------------------------- rules explain
@@ -354,6 +382,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "path", nargs="?", help="rules file (default: $REDISPREP_RULES, else the packaged file)"
+    )
+    p.add_argument(
+        "--workers",
+        nargs="+",
+        metavar="PATH",
+        help="job/controller modules: fail when they timestamp a task the rules lack",
     )
     p.set_defaults(func=_cmd_rules_check)
 

@@ -3,7 +3,9 @@
 Three endpoints are written the **migrated** way (no ``remove_timestamp()``: the
 worker's ``timestamp()`` invalidates at completion); ``build_landuse`` is
 deliberately **not migrated** (it still clears its timestamp before enqueueing)
-to show both kinds living side by side during a gradual migration. Flask and
+to show both kinds living side by side during a gradual migration, and
+``build_soils`` must not be: its job stamps the wrong task (a deliberate worker
+bug that ``python -m redisprep migrate --workers`` reports as unsafe). Flask and
 RQ are imported lazily.
 """
 
@@ -87,7 +89,13 @@ def rq_api_blueprint() -> flask.Blueprint:
     import flask
 
     from ..rq import enqueue_recorded
-    from .jobs import abstract_watershed_rq, build_climate_rq, build_landuse_rq, run_wepp_rq
+    from .jobs import (
+        abstract_watershed_rq,
+        build_climate_rq,
+        build_landuse_rq,
+        build_soils_rq,
+        run_wepp_rq,
+    )
 
     rq_api_bp = flask.Blueprint("rq_api", __name__)
 
@@ -135,6 +143,14 @@ def rq_api_blueprint() -> flask.Blueprint:
         prep = RedisPrep.getInstance(_run_context(runid, config))
         prep.remove_timestamp(TaskEnum.build_landuse)
         return _enqueue(prep, build_landuse_rq, runid)
+
+    @rq_api_bp.route("/runs/<string:runid>/<config>/rq/api/build_soils", methods=["POST"])
+    def api_build_soils(runid: str, config: str) -> Response:
+        # NOT migrated, and must not be: its job stamps build_landuse instead of
+        # build_soils (a deliberate worker bug; `redisprep migrate` reports it unsafe).
+        prep = RedisPrep.getInstance(_run_context(runid, config))
+        prep.remove_timestamp(TaskEnum.build_soils)
+        return _enqueue(prep, build_soils_rq, runid)
 
     return rq_api_bp
 

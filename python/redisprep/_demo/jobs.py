@@ -37,6 +37,7 @@ __all__ = [
     "build_climate_decorated_rq",
     "build_climate_rq",
     "build_landuse_rq",
+    "build_soils_rq",
     "hold",
     "reached",
     "rebuild_rq",
@@ -178,6 +179,15 @@ def abstract_watershed_rq(runid: str) -> dict[str, Any]:
 def build_landuse_rq(runid: str) -> dict[str, Any]:
     """Rebuild landuse, then ``timestamp(TaskEnum.build_landuse)`` (not-migrated endpoint)."""
     return _job(runid, "landuse", "build_landuse", TaskEnum.build_landuse)
+
+
+def build_soils_rq(runid: str) -> dict[str, Any]:
+    """Rebuild soils, then timestamp... ``build_landuse``: a DELIBERATELY WRONG worker
+    (a copy-paste slip, as wepppy's debris-flow job stamping ``run_watar``), so that
+    ``python -m redisprep migrate`` on the demo shows an ``unsafe`` verdict
+    (``timestamps-other-task``) next to the ``safe`` one. Its endpoint keeps its
+    manual ``remove_timestamp(TaskEnum.build_soils)``."""
+    return _job(runid, "soils", "build_soils", TaskEnum.build_landuse)
 
 
 @timestamps(TaskEnum.build_climate)

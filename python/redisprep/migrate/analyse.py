@@ -102,6 +102,9 @@ class WorkerReport:
 def worker_report(project: Project, verdicts: Sequence[Verdict], rules: Rules) -> WorkerReport:
     report = WorkerReport()
     stamps = worker_stamps(project)
+    for v in verdicts:  # what following the jobs found (``self._stamp(TaskEnum.X)``...)
+        for task in v.timestamped:
+            stamps.setdefault(task, [])
     by_endpoint: dict[tuple[str, str], list[Verdict]] = {}
     for v in verdicts:
         by_endpoint.setdefault((v.finding.path, v.finding.function), []).append(v)

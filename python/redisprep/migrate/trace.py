@@ -257,12 +257,18 @@ class Tracer:
             trace.notes.append(Note(site, f"{ast.unparse(f)}(...): dynamic dispatch, not followed"))
         else:
             for a in callee:
-                if isinstance(a, Ext) and a.name.split(".", 1)[0] in self.project.top_packages:
-                    note = Note(
-                        site, f"{a.name}: not in the analysed tree (--workers), not followed"
-                    )
+                if isinstance(a, Ext) and self._worth_noting(a.name):
+                    note = Note(site, f"{a.name}: outside the analysed tree, not followed")
                     if note not in trace.notes:
                         trace.notes.append(note)
+
+    def _worth_noting(self, name: str) -> bool:
+        """A call into the analysed project's own packages that could not be followed
+        (exception classes are not worth a note)."""
+        last = name.rpartition(".")[2]
+        if last.endswith(("Error", "Exception", "Warning")):
+            return False
+        return name.split(".", 1)[0] in self.project.top_packages
 
     def _targets(
         self, callee: frozenset[Atom], call: ast.Call
@@ -359,7 +365,7 @@ class Tracer:
                         atoms.update(a.get("on_success"))
         if not atoms:
             return
-        tasks = sorted({t for a in atoms if isinstance(a, Callback) for t in a.tasks})
+        stamps = sorted({(t, a.site) for a in atoms if isinstance(a, Callback) for t in a.tasks})
         callbacks = [
             (self.follow(func, inst, {}), Step("on_success", func.qualname, site, func.where()))
             for func, inst in self._targets(frozenset(atoms), call)
@@ -367,8 +373,8 @@ class Tracer:
         for i, (original, step) in enumerate(children):  # runs after each successful job
             child = original.copy()
             children[i] = (child, step)
-            for task in tasks:
-                cb_step = Step("on_success", f"on_success=timestamp_on_success({task})", site)
+            for task, where in stamps:
+                cb_step = Step("on_success", f"on_success=timestamp_on_success({task})", where)
                 child.stamps.setdefault(task, (cb_step,))
             child.merge(callbacks)
 

@@ -168,6 +168,8 @@ class Callback:
     """``timestamp_on_success(tasks...)`` (redisprep.rq): stamps after the job succeeds."""
 
     tasks: frozenset[str]
+    site: str
+    """``path:line`` of the ``timestamp_on_success(...)`` call."""
 
 
 Atom = Union[
@@ -465,7 +467,7 @@ class Evaluator:
             )
             if name.endswith("timestamp_on_success"):
                 args = frozenset().union(*(self.eval(a, frame) for a in call.args))
-                out.add(Callback(frozenset(self.tasks(args))))
+                out.add(Callback(frozenset(self.tasks(args)), frame.module.where(call)))
             elif name.endswith("Callback") and call.args:  # rq.Callback(func)
                 out.update(self.eval(call.args[0], frame))
             elif isinstance(atom, Factory):
