@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import gc
 import json
 import os
 import sys
@@ -40,6 +41,7 @@ class _File:
     text: str
     encoding: str
     findings: list[Finding]
+    functions: set[str]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -81,11 +83,13 @@ def _split(values: Optional[list[str]]) -> list[str]:
     return [p for v in values or [] for p in v.split(",") if p]
 
 
-def _load(paths: Sequence[str]) -> list[_File]:
+def _load(paths: Sequence[str], endpoints: bool = True) -> list[_File]:
+    """Read the files; scan the endpoint ones for calls (workers are only indexed)."""
     out = []
     for path in iter_python_files(paths):
         text, encoding = read_source(path)
-        out.append(_File(path, text, encoding, [h.finding for h in scan(text, path)[0]]))
+        hits, functions = scan(text, path) if endpoints else ([], set())
+        out.append(_File(path, text, encoding, [h.finding for h in hits], functions))
     return out
 
 
@@ -108,6 +112,19 @@ def _fail(message: str) -> int:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    # The analysis keeps every parsed tree alive: with the cyclic collector on, each
+    # collection walks all of them (measured: 2-3x the whole run on a wepppy-sized
+    # tree). Nothing here builds reference cycles that must be freed early.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _main(argv)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _main(argv: Optional[list[str]] = None) -> int:
     args = _parser().parse_args(argv)
     only_names = _split(args.only)
     paths = list(args.paths)
@@ -130,10 +147,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         return _fail(f"rules: {e}")
     try:
         files = _load(paths)
-        workers = _load(worker_paths) if worker_paths else []
-        all_functions = set()
-        for file in files:
-            all_functions |= scan(file.text, file.path)[1]
+        workers = _load(worker_paths, endpoints=False) if worker_paths else []
+        all_functions = set().union(*(file.functions for file in files))
         if only is not None and only - all_functions:
             unknown = ", ".join(sorted(only - all_functions))
             return _fail(f"no function named {unknown} in the given paths")

@@ -163,14 +163,21 @@ def _collect(body: Iterable[ast.AST], package: str) -> Scope:
 
 @dataclass(eq=False)
 class Module:
-    """One parsed module of the index."""
+    """One module of the index, parsed on first use."""
 
     name: str
     path: str
-    tree: ast.Module
+    text: str
     is_package: bool
+    _tree: Optional[ast.Module] = None
     _scope: Optional[Scope] = None
     _fn_scopes: dict[int, Scope] = field(default_factory=dict)
+
+    @property
+    def tree(self) -> ast.Module:
+        if self._tree is None:
+            self._tree = parse(self.text, self.path)
+        return self._tree
 
     @property
     def package(self) -> str:
@@ -211,16 +218,18 @@ def module_name(path: str) -> tuple[str, bool]:
 
 
 class Project:
-    """Every module under the given files and folders, parsed once."""
+    """Every module under the given files and folders, each parsed once, when first
+    reached (an endpoint's chain seldom reaches every module)."""
 
     def __init__(self, sources: Iterable[tuple[str, str]]) -> None:
         """``sources``: ``(path, text)`` pairs."""
         self.modules: dict[str, Module] = {}
         self.by_path: dict[str, Module] = {}
         self._by_last: dict[str, list[Module]] = {}
+        self._found: dict[str, Optional[Module]] = {}
         for path, text in sources:
             name, is_package = module_name(path)
-            mod = Module(name, path, parse(text, path), is_package)
+            mod = Module(name, path, text, is_package)
             self.by_path[os.path.realpath(path)] = mod
             if name in self.modules:  # two roots hold the same dotted name: keep both findable
                 name = f"{name}@{len(self.modules)}"
@@ -233,6 +242,13 @@ class Project:
 
     def find(self, dotted: str) -> Optional[Module]:
         """The module named ``dotted``: exact, else the longest dotted-suffix match."""
+        if dotted in self._found:
+            return self._found[dotted]
+        found = self._find(dotted)
+        self._found[dotted] = found
+        return found
+
+    def _find(self, dotted: str) -> Optional[Module]:
         exact = self.modules.get(dotted)
         if exact is not None:
             return exact

@@ -98,6 +98,8 @@ def char_col(line: str, byte_col: int) -> int:
 
 def _pragma_lines(text: str) -> set[int]:
     lines: set[int] = set()
+    if PRAGMA not in text:
+        return lines
     try:
         for tok in tokenize.generate_tokens(io.StringIO(text).readline):
             if tok.type == tokenize.COMMENT and PRAGMA in tok.string:
