@@ -9,6 +9,7 @@ back or deliberately left alone.
 from __future__ import annotations
 
 import ast
+import functools
 import io
 import re
 import tokenize
@@ -236,6 +237,13 @@ def _block_of(stmt: ast.stmt, parent: ast.AST) -> Optional[list[ast.stmt]]:
 
 
 def parse(text: str, path: str) -> ast.Module:
+    """The module's tree; parsed once per (text, path) in a run (scanning, the job-side
+    index and the editor all read the same endpoint modules). Trees are never mutated."""
+    return _parse(text, path)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(text: str, path: str) -> ast.Module:
     try:
         return ast.parse(text, filename=path)
     except SyntaxError as e:
