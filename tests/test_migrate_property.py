@@ -26,7 +26,7 @@ POOL = [
     "build_rusle",
     "fetch_rap_ts",
 ]
-SHAPES = ["direct", "helper", "controller", "chain", "alternatives", "none"]
+SHAPES = ["direct", "helper", "controller", "chain", "alternatives", "branches", "except", "none"]
 RULES = Rules.load()
 COVERAGE = Coverage(RULES)
 VALUE = {"fetch_rap_ts": "build_rap_ts"}
@@ -49,6 +49,8 @@ def _modules(shape: str, cleared: list[str], s1: list[str], s2: list[str]) -> tu
         "controller": "    Ctl.getInstance(runid).work(runid)\n",
         "chain": "    Queue('q').enqueue(job_tail, runid)\n",
         "alternatives": _stamps(s1),
+        "branches": _stamps(s1),
+        "except": "    try:\n        return runid\n    except OSError:\n" + _stamps(s1, "        "),
         "none": _stamps(s1),
     }[shape]
     jobs += "def job_a(runid):\n" + body + "\n\n"
@@ -62,6 +64,10 @@ def _modules(shape: str, cleared: list[str], s1: list[str], s2: list[str]) -> tu
     routes += "".join(f"    prep.remove_timestamp(TaskEnum.{t})\n" for t in cleared)
     if shape == "alternatives":
         routes += "    fn = jobs.job_a if flag else jobs.job_b\n    q.enqueue_call(fn, (runid,))\n"
+    elif shape == "branches":
+        routes += "    if flag:\n        q.enqueue(jobs.job_a, runid)\n"
+        routes += "    elif q:\n        q.enqueue(jobs.job_b, runid)\n"
+        routes += "    else:\n        q.enqueue_call(jobs.job_a, (runid,))\n"
     elif shape != "none":
         routes += "    q.enqueue_call(func=jobs.job_a, args=(runid,))\n"
     routes += "    return 'ok'\n"
@@ -69,9 +75,9 @@ def _modules(shape: str, cleared: list[str], s1: list[str], s2: list[str]) -> tu
 
 
 def _provable(shape: str, s1: list[str], s2: list[str]) -> set[str]:
-    if shape == "none":
+    if shape in ("none", "except"):
         return set()
-    stamped = set(s1) & set(s2) if shape == "alternatives" else set(s1)
+    stamped = set(s1) & set(s2) if shape in ("alternatives", "branches") else set(s1)
     return {VALUE.get(t, t) for t in stamped}
 
 

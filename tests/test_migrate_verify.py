@@ -72,6 +72,11 @@ EXPECTED: dict[tuple[str, str], tuple[str, Any, list[str], list[str], Any]] = {
         "unsafe", "never-timestamped", [],
         ["build_treatments_rq", "_treatments_apply_rq", "_treatments_preview_rq"], None,
     ),
+    # 3./4. one of two jobs enqueued in an if/else; the other stamps only in `except`
+    ("api_build_channels", "build_channels"): (
+        "unsafe", "never-timestamped", [],
+        ["build_channels_wbt_rq", "build_channels_topaz_rq"], None,
+    ),
     # 4. never timestamped (the controller records the outlet, nobody stamps it)
     ("api_set_outlet", "set_outlet"): (
         "unsafe", "never-timestamped", [], ["set_outlet_rq"], None,
@@ -197,6 +202,8 @@ def test_every_shape_gets_its_verdict_and_evidence() -> None:
     rusle = got[("api_build_climate", "build_rusle")]
     assert "likely worker bug" not in rusle["detail"]
     assert "no preflight check turns build_rusle not-done" in rusle["detail"]
+    chan = got[("api_build_channels", "build_channels")]
+    assert chan["maybe_timestamped"] == ["build_channels"]
     treat = got[("api_build_treatments", "build_treatments")]
     assert treat["maybe_timestamped"] == ["build_treatments"]
     assert "only some run-time alternatives" in treat["detail"]
@@ -244,7 +251,7 @@ def test_human_table_groups_calls_by_endpoint() -> None:
     ]
     assert "UNSAFE timestamps-other-task" in out
     assert "do: fix the worker to timestamp run_rhem" in out
-    assert "21 call(s): 12 safe, 1 covered, 8 unsafe" in p.stderr
+    assert "22 call(s): 12 safe, 1 covered, 9 unsafe" in p.stderr
     # --strict fails on the unsafe ones even when nothing removable is left.
     assert migrate(*ENDPOINTS, *WORKERS, "--check", "--strict").returncode == 1
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
+from .blocks import Block, structure
 from .scan import parse
 
 __all__ = ["AnyFunc", "Import", "Module", "Project", "Scope", "module_name"]
@@ -41,8 +42,6 @@ class Scope:
     imports: dict[str, Import] = field(default_factory=dict)
     defs: dict[str, AnyFunc] = field(default_factory=dict)
     classes: dict[str, ast.ClassDef] = field(default_factory=dict)
-    calls: list[ast.Call] = field(default_factory=list)
-    """Every call made in the block itself, in source order."""
     returns: list[ast.expr] = field(default_factory=list)
     bound: set[str] = field(default_factory=set)
 
@@ -147,17 +146,12 @@ class _Collector(ast.NodeVisitor):
             self.s.returns.append(node.value)
             self.visit(node.value)
 
-    def visit_Call(self, node: ast.Call) -> None:
-        self.s.calls.append(node)
-        self.generic_visit(node)
-
 
 def _collect(body: Iterable[ast.AST], package: str) -> Scope:
     scope = Scope()
     c = _Collector(scope, package)
     for stmt in body:
         c.visit(stmt)
-    scope.calls.sort(key=lambda n: (n.lineno, n.col_offset))
     return scope
 
 
@@ -172,6 +166,7 @@ class Module:
     _tree: Optional[ast.Module] = None
     _scope: Optional[Scope] = None
     _fn_scopes: dict[int, Scope] = field(default_factory=dict)
+    _structures: dict[int, Block] = field(default_factory=dict)
 
     @property
     def tree(self) -> ast.Module:
@@ -196,6 +191,13 @@ class Module:
             s = _collect(node.body, self.package)
             self._fn_scopes[id(node)] = s
         return s
+
+    def structure_of(self, node: AnyFunc) -> Block:
+        """A function body's calls grouped by branch (:mod:`.blocks`), computed once."""
+        b = self._structures.get(id(node))
+        if b is None:
+            b = self._structures[id(node)] = structure(node.body)
+        return b
 
     def where(self, node: ast.AST) -> str:
         return f"{self.path}:{getattr(node, 'lineno', 0)}"

@@ -23,9 +23,11 @@ and never counted as proof.
 from __future__ import annotations
 
 import ast
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Optional
 
+from .blocks import Block, Branches
 from .index import Module, Project
 from .values import (
     Atom,
@@ -136,21 +138,23 @@ class Trace:
             self.job_defs.setdefault(job, where)
         self.enqueues += child.enqueues
 
-    def merge(self, children: list[tuple[Trace, Step]]) -> None:
-        """Children reached from one call site: a task is stamped if every one stamps it."""
+    def merge(self, children: Sequence[tuple[Trace, Optional[Step]]]) -> None:
+        """Children reached from one call site, or the arms of one branch: a task is
+        stamped if every one stamps it, else it is only ``maybe``."""
         if not children:
             return
         definite = set.intersection(*(set(c.stamps) for c, _ in children))
         for child, step in children:
-            self._extend(child, (step,))
+            prefix: Chain = (step,) if step is not None else ()
+            self._extend(child, prefix)
             for task, chain in child.stamps.items():
                 if task in definite:
-                    self.add("timestamp", task, (step, *chain))
+                    self.add("timestamp", task, prefix + chain)
                 elif task not in self.stamps:
-                    self.maybe.setdefault(task, (step, *chain))
+                    self.maybe.setdefault(task, prefix + chain)
             for task, chain in child.maybe.items():
                 if task not in self.stamps:
-                    self.maybe.setdefault(task, (step, *chain))
+                    self.maybe.setdefault(task, prefix + chain)
 
 
 class Tracer:
@@ -224,9 +228,22 @@ class Tracer:
                     step = Step("decorator", f"@timestamps({task})", func.module.where(d))
                     trace.add("timestamp", task, (step,))
         frame = self.ev.frame_for(func, inst, bindings)
-        for call in frame.scope.calls:
-            self._call(call, frame, trace)
+        self._run(func.module.structure_of(func.node), frame, trace)
         return trace
+
+    def _run(self, block: Block, frame: Frame, trace: Trace) -> None:
+        for item in block.items:
+            if isinstance(item, ast.Call):
+                self._call(item, frame, trace)
+            elif isinstance(item, Branches):
+                trace.merge([(self._sub(arm, frame), None) for arm in item.arms])
+            else:  # Maybe: what it stamps is never proof
+                trace.merge([(self._sub(item.block, frame), None), (Trace(), None)])
+
+    def _sub(self, block: Block, frame: Frame) -> Trace:
+        sub = Trace()
+        self._run(block, frame, sub)
+        return sub
 
     # --------------------------------------------------------------- calls
 
