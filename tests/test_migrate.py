@@ -10,7 +10,6 @@ import importlib.util
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -22,6 +21,7 @@ from rq import Queue
 
 from redisprep import RedisPrep, TaskEnum
 from redisprep.migrate import MARKER, fix_source, scan_source
+from support.migrate_cli import run_migrate
 from support.redis_server import url_with_db
 
 FIXTURE = Path(__file__).parent / "fixtures" / "wepppy_like_api.py"
@@ -90,16 +90,7 @@ def span(stmt: str, text: str = ORIGINAL) -> tuple[int, int]:
 
 
 def migrate(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "redisprep", "migrate", *args],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        cwd=cwd,
-        timeout=60,
-    )
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
+    return run_migrate(*args, cwd=cwd, timeout=60)
 
 
 def changed_lines(old: str, new: str, spans: list[tuple[int, int]]) -> list[str]:

@@ -25,6 +25,7 @@ from rq import Queue
 
 from redisprep import RedisPrep, Rules, TaskEnum
 from redisprep.migrate import MARKER, Project, analyse, scan_source
+from support.migrate_cli import run_migrate
 from support.redis_server import url_with_db
 
 TREE = Path(__file__).parent / "fixtures" / "migrate_tree"
@@ -151,16 +152,7 @@ def line_of(rel: str, snippet: str, root: Path = TREE) -> str:
 
 
 def migrate(*args: str, cwd: Path = TREE) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "redisprep", "migrate", *args],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        cwd=cwd,
-        timeout=120,
-    )
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
+    return run_migrate(*args, cwd=cwd)
 
 
 def verdicts_json(*extra: str, cwd: Path = TREE) -> list[dict[str, Any]]:

@@ -95,16 +95,17 @@ def format_report(report: WorkerReport) -> str:
             out.append(f"      stamped, not cleared: {', '.join(m['timestamped_not_cleared'])}")
         if m["cleared_not_timestamped"]:
             out.append(f"      cleared, not stamped: {', '.join(m['cleared_not_timestamped'])}")
-    out.append("")
-    out.append("Tasks that endpoints clear but no worker timestamps:")
-    if not report.never_stamped:
-        out.append("  (none)")
-    for task, sites in sorted(report.never_stamped.items()):
-        out.append(f"  {task}: cleared at {', '.join(sites)}")
-    out.append("")
-    out.append("Tasks that workers timestamp but the rules file lacks:")
-    if not report.not_in_rules:
-        out.append("  (none)")
-    for task, sites in sorted(report.not_in_rules.items()):
-        out.append(f"  {task}: timestamped at {', '.join(sites)}")
+    for title, tasks, verb in (
+        ("Tasks that endpoints clear but no worker timestamps:", report.never_stamped, "cleared"),
+        (
+            "Tasks that workers timestamp but the rules file lacks:",
+            report.not_in_rules,
+            "timestamped",
+        ),
+    ):
+        out += ["", title]
+        if not tasks:
+            out.append("  (none)")
+        for task, sites in sorted(tasks.items()):
+            out.append(f"  {task}: {verb} at {', '.join(sites)}")
     return "\n".join(out)
