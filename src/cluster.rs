@@ -12,6 +12,7 @@ use std::time::Duration;
 use redis::cluster::{ClusterClient, ClusterConnection};
 
 use crate::errors::{CoreError, CoreResult};
+use crate::replication::Replication;
 use crate::stats;
 
 /// Cluster settings (nodes, timeouts, write options).
@@ -23,6 +24,8 @@ pub struct ClusterSettings {
     pub fsync: bool,
     pub events: bool,
     pub events_channel: String,
+    /// Replicated acknowledgement of writes (`WAIT` on the slot's master).
+    pub replication: Replication,
 }
 
 /// What Python's `configure(url="redis+cluster://...")` passes in.
@@ -36,6 +39,8 @@ pub struct ClusterOverrides {
     pub fsync: Option<bool>,
     pub events: Option<bool>,
     pub events_channel: Option<String>,
+    pub min_replicas: Option<i64>,
+    pub replica_timeout: Option<f64>,
 }
 
 struct State {
@@ -129,12 +134,13 @@ fn build(o: &ClusterOverrides) -> CoreResult<ClusterSettings> {
             .filter(|p| !p.is_empty())
     });
     // the same limits as the standalone layout: a bad value is a ConfigError, not clamped
-    let connect_timeout =
-        crate::conn::seconds("connect_timeout", o.connect_timeout.unwrap_or(5.0))?;
-    let timeout = crate::conn::seconds("timeout", o.timeout.unwrap_or(10.0))?;
+    let connect_timeout = crate::env::seconds("connect_timeout", o.connect_timeout.unwrap_or(5.0))?;
+    let timeout = crate::env::seconds("timeout", o.timeout.unwrap_or(10.0))?;
+    let replication = Replication::resolve(o.min_replicas, o.replica_timeout)?;
     let mut b = ClusterClient::builder(nodes.clone())
         .connection_timeout(connect_timeout)
-        .response_timeout(timeout)
+        // a write followed by `WAIT` may block for the replica timeout on top
+        .response_timeout(timeout + replication.budget())
         .retries(o.retries.unwrap_or(16));
     if let Some(p) = password {
         b = b.password(p);
@@ -158,6 +164,7 @@ fn build(o: &ClusterOverrides) -> CoreResult<ClusterSettings> {
             std::env::var("REDISPREP_EVENTS_CHANNEL")
                 .unwrap_or_else(|_| "redisprep:invalidations".into())
         }),
+        replication,
     })
 }
 

@@ -9,7 +9,9 @@ use redis::{
     RedisResult, Value,
 };
 
+use crate::env::{env, env_bool, env_parse, seconds};
 use crate::errors::{CoreError, CoreResult};
+use crate::replication::Replication;
 use crate::stats;
 
 /// Settings a caller may override (Python `redisprep.configure(...)`); `None`
@@ -25,6 +27,8 @@ pub struct Overrides {
     pub events: Option<bool>,
     pub events_channel: Option<String>,
     pub tls_ca_file: Option<String>,
+    pub min_replicas: Option<i64>,
+    pub replica_timeout: Option<f64>,
 }
 
 /// Resolved settings, immutable once built.
@@ -43,6 +47,8 @@ pub struct Settings {
     pub fsync: bool,
     pub events: bool,
     pub events_channel: String,
+    /// Replicated acknowledgement of writes (`WAIT`); off by default.
+    pub replication: Replication,
 }
 
 impl std::fmt::Debug for Settings {
@@ -52,42 +58,6 @@ impl std::fmt::Debug for Settings {
             .field("prep_db", &self.prep_db)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
-    }
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn env_bool(name: &str) -> CoreResult<Option<bool>> {
-    match env(name) {
-        None => Ok(None),
-        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-            "1" | "true" | "yes" | "on" => Ok(Some(true)),
-            "0" | "false" | "no" | "off" => Ok(Some(false)),
-            _ => Err(CoreError::Config(format!("{name}={v:?} is not a boolean"))),
-        },
-    }
-}
-
-fn env_parse<T: std::str::FromStr>(name: &str) -> CoreResult<Option<T>> {
-    match env(name) {
-        None => Ok(None),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| CoreError::Config(format!("{name}={v:?} is not a valid number"))),
-    }
-}
-
-pub(crate) fn seconds(name: &str, v: f64) -> CoreResult<Duration> {
-    if v.is_finite() && v > 0.0 && v < 86_400.0 {
-        Ok(Duration::from_secs_f64(v))
-    } else {
-        Err(CoreError::Config(format!(
-            "{name} must be a number of seconds in (0, 86400), got {v}"
-        )))
     }
 }
 
@@ -202,6 +172,7 @@ impl Settings {
             .or(env_parse("REDISPREP_RETRIES")?)
             .unwrap_or(2)
             .min(10);
+        let replication = Replication::resolve(o.min_replicas, o.replica_timeout)?;
         Ok(Settings {
             client,
             addr,
@@ -218,6 +189,7 @@ impl Settings {
                 .clone()
                 .or_else(|| env("REDISPREP_EVENTS_CHANNEL"))
                 .unwrap_or_else(|| "redisprep:invalidations".to_string()),
+            replication,
         })
     }
 
@@ -241,12 +213,14 @@ impl Settings {
                     self.connect_timeout,
                 )
             })?;
-        conn.set_read_timeout(Some(self.timeout))
-            .and_then(|()| conn.set_write_timeout(Some(self.timeout)))
+        // A write followed by `WAIT` may block for the replica timeout on top.
+        let timeout = self.timeout + self.replication.budget();
+        conn.set_read_timeout(Some(timeout))
+            .and_then(|()| conn.set_write_timeout(Some(timeout)))
             .map_err(|e| CoreError::from_redis(&self.addr, &e))?;
         Ok(Conn {
             inner: conn,
-            timeout: self.timeout,
+            timeout,
         })
     }
 }
@@ -370,6 +344,8 @@ static POOL: Mutex<Pool> = Mutex::new(Pool {
         events: None,
         events_channel: None,
         tls_ca_file: None,
+        min_replicas: None,
+        replica_timeout: None,
     },
     idle: Vec::new(),
 });
@@ -475,7 +451,7 @@ pub fn with_conn<T>(mut f: impl FnMut(&mut Conn) -> redis::RedisResult<T>) -> Co
                 let err = explain_timeout(
                     CoreError::from_redis(&s.addr, &e),
                     "no complete reply",
-                    s.timeout,
+                    s.timeout + s.replication.budget(),
                 );
                 if err.is_connection_level() {
                     // The server likely went away: its other idle sockets are dead too.

@@ -75,6 +75,27 @@ impl RunDir {
         self.path.join(DUMP_NAME)
     }
 
+    /// The current dump's bytes, cheaply (open, one read, close): `None` when
+    /// there is none, it cannot be read, or it is larger than 1 MiB. For the
+    /// divergence check only, which skips what it cannot read.
+    pub fn peek_dump(&self) -> Option<Vec<u8>> {
+        const LIMIT: u64 = 1024 * 1024;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(self.dump_path())
+            .ok()?;
+        let mut buf = vec![0u8; 8192];
+        let n = file.read(&mut buf).ok()?;
+        if n < buf.len() {
+            buf.truncate(n);
+            return Some(buf);
+        }
+        // a larger file (or a device that never ends): read on, bounded
+        file.take(LIMIT).read_to_end(&mut buf).ok()?;
+        (buf.len() as u64 <= LIMIT).then_some(buf)
+    }
+
     /// Write `pairs` as the dump: temp file in the same folder, then rename.
     pub fn write_dump<'a, I>(&self, pairs: I, fsync: bool) -> CoreResult<()>
     where

@@ -60,6 +60,19 @@ pub enum CoreError {
     /// A value read from Redis was not of the expected shape.
     #[error("unexpected value in Redis: {0}")]
     Data(String),
+    /// Fewer replicas than `min_replicas` acknowledged a write within
+    /// `replica_timeout`: it is applied on the primary (and in the dump) but
+    /// a failover before it replicates would lose it.
+    #[error(
+        "write acknowledged by {acked} of {wanted} required replica(s) within \
+         {timeout_secs:.3} s: it is applied on the primary (and in the run's dump) \
+         but not yet safe from a failover"
+    )]
+    Replication {
+        acked: i64,
+        wanted: u32,
+        timeout_secs: f64,
+    },
 }
 
 fn format_rule_issues(source: &str, issues: &[RuleIssue]) -> String {

@@ -4,13 +4,17 @@
 
 pub mod cluster;
 pub mod conn;
+pub mod divergence;
 pub mod dump;
+mod env;
 pub mod errors;
 pub mod event;
+mod exec;
 pub mod paths;
 pub mod preflight;
 pub mod prep;
 pub mod pyjson;
+pub mod replication;
 pub mod rules;
 pub mod stats;
 mod value;

@@ -6,24 +6,22 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use redis::{ConnectionLike, Value};
+use redis::Value;
 
 use crate::cluster;
-use crate::conn;
+use crate::divergence;
 use crate::dump::{self, RunDir};
-use crate::errors::{CoreError, CoreResult};
-use crate::event;
+use crate::errors::CoreResult;
+use crate::exec::{self, run, Applied};
 use crate::paths;
 use crate::preflight::{self, Preflight};
+use crate::replication::Shortfall;
 use crate::rules::{self, KeyPlan, Rules, RunVars};
 use crate::stats;
 use crate::value;
 
 /// Hash field of the "loaded" flag.
 pub const LOADED: &str = "attrs:loaded";
-
-/// What one write transaction returned: had `attrs:loaded`, keys deleted, the hash.
-type Applied = (bool, Vec<String>, Vec<(String, String)>);
 
 /// One hash snapshot, as HGETALL returned it.
 pub type Snapshot = Arc<Vec<(String, String)>>;
@@ -58,6 +56,18 @@ pub struct Outcome {
     pub deleted: Vec<String>,
     /// True when the run's hash had been lost and was rebuilt from the dump.
     pub recovered: bool,
+    /// Set when fewer replicas than `min_replicas` acknowledged the write.
+    pub shortfall: Option<Shortfall>,
+}
+
+impl Outcome {
+    /// The outcome, or `ReplicationError` when too few replicas acknowledged it.
+    pub fn replicated(self) -> CoreResult<Outcome> {
+        match self.shortfall {
+            Some(s) => Err(s.into_error()),
+            None => Ok(self),
+        }
+    }
 }
 
 /// A run's prep state: the core behind Python's `RedisPrep`.
@@ -80,53 +90,6 @@ pub fn now_secs() -> i64 {
 fn is_true(v: Option<&str>) -> bool {
     v.is_some_and(|s| s.to_lowercase() == "true")
 }
-
-/// Run `f` on a pooled connection of the layout in force.
-fn run<T>(mut f: impl FnMut(&mut dyn ConnectionLike) -> redis::RedisResult<T>) -> CoreResult<T> {
-    if cluster::enabled() {
-        cluster::with_conn(|c| f(c))
-    } else {
-        conn::with_conn(|c| f(c))
-    }
-}
-
-/// `(fsync, events, events_channel)` of the layout in force.
-fn write_options() -> CoreResult<(bool, bool, String)> {
-    if cluster::enabled() {
-        let s = cluster::settings()?;
-        Ok((s.fsync, s.events, s.events_channel.clone()))
-    } else {
-        let s = conn::settings()?;
-        Ok((s.fsync, s.events, s.events_channel.clone()))
-    }
-}
-
-/// Refuse a cache DB that is the prep DB: a rules file must never be able to
-/// delete prep hashes (or NoDb locks) there. The cluster layout has one
-/// keyspace where cache keys carry their own prefix, so it is not concerned.
-fn check_cache_db(db: i64) -> CoreResult<()> {
-    if cluster::enabled() {
-        return Ok(());
-    }
-    let prep_db = conn::settings()?.prep_db;
-    if db == prep_db {
-        return Err(CoreError::Config(format!(
-            "the rules' cache db {db} is the prep DB: refusing to delete keys there"
-        )));
-    }
-    Ok(())
-}
-
-fn script(
-    src: &'static str,
-    cell: &'static std::sync::OnceLock<redis::Script>,
-) -> &'static redis::Script {
-    cell.get_or_init(|| redis::Script::new(src))
-}
-
-static MUTATE_SCRIPT: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
-static HSETNX_SCRIPT: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
-static DEL_SCRIPT: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
 
 impl Prep {
     /// Build without touching Redis or the disk.
@@ -224,17 +187,10 @@ impl Prep {
             return Ok(());
         };
         // one HSET (atomic on its own): the dump's fields in order, then `attrs:loaded`
-        let key = self.hash_key();
-        run(|c| {
-            let mut cmd = redis::cmd("HSET");
-            cmd.arg(&*key);
-            for (k, v) in &pairs {
-                cmd.arg(k).arg(v);
-            }
-            cmd.arg(LOADED).arg("true");
-            cmd.query::<Value>(c)
-        })?;
-        Ok(())
+        match exec::load_fields(&self.hash_key(), &pairs)? {
+            Some(shortfall) => Err(shortfall.into_error()),
+            None => Ok(()),
+        }
     }
 
     /// HGET one field.
@@ -289,19 +245,32 @@ impl Prep {
     /// last transaction. If the hash had been lost (no `attrs:loaded`) while a
     /// dump exists, the dump is merged back under the change first, so a
     /// partial hash never overwrites the dump.
+    ///
+    /// With `min_replicas` set, a write that too few replicas acknowledged is
+    /// still dumped, then reported as `CoreError::Replication`.
     pub fn mutate(&self, m: Mutation) -> CoreResult<Outcome> {
+        self.write(m)?.replicated()
+    }
+
+    /// [`Prep::mutate`], with a replication shortfall left in the outcome.
+    fn write(&self, m: Mutation) -> CoreResult<Outcome> {
         let run_dir = RunDir::open_locked(&self.wd)?;
-        let (had_loaded, deleted, hash) = if cluster::enabled() {
-            self.exec_cluster(&m)?
-        } else {
-            self.exec_standalone(&m)?
-        };
-        let mut hash = hash;
+        let Applied {
+            had_loaded,
+            deleted,
+            mut hash,
+            mut shortfall,
+        } = exec::apply(&self.hash_key(), &m)?;
         let mut recovered = false;
-        if !had_loaded && run_dir.is_some() {
-            if let Some(merged) = self.recover(&m, &hash)? {
-                hash = merged;
-                recovered = true;
+        if let Some(dir) = &run_dir {
+            if !had_loaded {
+                if let Some((merged, short)) = self.recover(&m, &hash)? {
+                    hash = merged;
+                    recovered = true;
+                    shortfall = shortfall.or(short);
+                }
+            } else {
+                divergence::check(&self.run_id, dir, &hash, &m);
             }
         }
         if !deleted.is_empty() {
@@ -312,110 +281,21 @@ impl Prep {
                 hash.iter()
                     .filter(|(k, _)| !k.starts_with("locked:"))
                     .map(|(k, v)| (k.as_str(), v.as_str())),
-                write_options()?.0,
+                exec::write_options()?.fsync,
             )?;
             stats::DUMPS_WRITTEN.incr();
         }
         let hash = Arc::new(hash);
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(hash.clone());
+        if shortfall.is_some() {
+            stats::REPLICATION_ERRORS.incr();
+        }
         Ok(Outcome {
             hash,
             deleted,
             recovered,
+            shortfall,
         })
-    }
-
-    /// MULTI; HEXISTS loaded; HSET; HDEL; SELECT cache; DEL...; SELECT prep; PUBLISH; HGETALL; EXEC.
-    fn exec_standalone(&self, m: &Mutation) -> CoreResult<Applied> {
-        let prep_db = conn::settings()?.prep_db;
-        let replies: Vec<Value> = conn::with_conn(|c| {
-            let mut p = redis::pipe();
-            p.atomic();
-            p.cmd("HEXISTS").arg(&self.run_id).arg(LOADED);
-            if !m.sets.is_empty() {
-                let cmd = p.cmd("HSET").arg(&self.run_id);
-                for (k, v) in &m.sets {
-                    cmd.arg(k).arg(v);
-                }
-            }
-            if !m.dels.is_empty() {
-                p.cmd("HDEL").arg(&self.run_id).arg(&m.dels);
-            }
-            if !m.cache_keys.is_empty() {
-                p.cmd("SELECT").arg(m.cache_db);
-                for k in &m.cache_keys {
-                    p.cmd("DEL").arg(k);
-                }
-                p.cmd("SELECT").arg(prep_db);
-            }
-            if let Some(ev) = &m.event {
-                p.cmd("EVAL")
-                    .arg(event::PUBLISH_LUA)
-                    .arg(1)
-                    .arg(&self.run_id)
-                    .arg(&ev.channel)
-                    .arg(&ev.payload)
-                    .arg(&ev.checks);
-            }
-            p.cmd("HGETALL").arg(&self.run_id);
-            p.query::<Vec<Value>>(c)
-        })?;
-        let had_loaded = value::int(value::nth(&replies, 0)?)? == 1;
-        let mut idx = 1 + usize::from(!m.sets.is_empty()) + usize::from(!m.dels.is_empty());
-        let mut deleted = Vec::new();
-        if !m.cache_keys.is_empty() {
-            idx += 1;
-            for k in &m.cache_keys {
-                if value::int(value::nth(&replies, idx)?)? > 0 {
-                    deleted.push(k.clone());
-                }
-                idx += 1;
-            }
-            idx += 1;
-        }
-        if m.event.is_some() {
-            idx += 1;
-        }
-        let hash = value::pairs(value::nth(&replies, idx)?)?;
-        Ok((had_loaded, deleted, hash))
-    }
-
-    /// The same write as one Lua script declaring every key (one slot).
-    fn exec_cluster(&self, m: &Mutation) -> CoreResult<Applied> {
-        let key = self.hash_key();
-        let reply: Value = run(|c| {
-            let mut inv = script(cluster::MUTATE_LUA, &MUTATE_SCRIPT).key(&*key);
-            for k in &m.cache_keys {
-                inv.key(k);
-            }
-            inv.arg(m.sets.len());
-            for (f, v) in &m.sets {
-                inv.arg(f).arg(v);
-            }
-            inv.arg(m.dels.len());
-            for f in &m.dels {
-                inv.arg(f);
-            }
-            match &m.event {
-                Some(ev) => inv.arg(&ev.channel).arg(&ev.payload).arg(&ev.checks),
-                None => inv.arg("").arg("").arg(""),
-            };
-            inv.invoke::<Value>(c)
-        })?;
-        let Value::Array(parts) = reply else {
-            return Err(CoreError::Data("unexpected script reply".into()));
-        };
-        let had_loaded = value::int(value::nth(&parts, 0)?)? == 1;
-        let mut deleted = Vec::new();
-        if let Value::Array(dels) = value::nth(&parts, 1)? {
-            for (k, r) in m.cache_keys.iter().zip(dels) {
-                if value::int(r)? > 0 {
-                    deleted.push(k.clone());
-                }
-            }
-        }
-        let hash = value::pairs(value::nth(&parts, 2)?)?;
-        Ok((had_loaded, deleted, hash))
     }
 
     /// The hash lost `attrs:loaded` (e.g. Redis restarted empty): put back every
@@ -424,7 +304,7 @@ impl Prep {
         &self,
         m: &Mutation,
         hash: &[(String, String)],
-    ) -> CoreResult<Option<Vec<(String, String)>>> {
+    ) -> CoreResult<Option<exec::Restored>> {
         let path = PathBuf::from(self.dump_filepath());
         let dumped = match dump::read_dump(&path) {
             Ok(Some(d)) => d,
@@ -450,16 +330,7 @@ impl Prep {
             missing.len(),
             path.display()
         );
-        let key = self.hash_key();
-        let v: Value = run(|c| {
-            let mut inv = script(cluster::HSETNX_LUA, &HSETNX_SCRIPT).key(&*key);
-            for (k, v) in &missing {
-                inv.arg(k).arg(v);
-            }
-            inv.arg(LOADED).arg("true");
-            inv.invoke::<Value>(c)
-        })?;
-        value::pairs(&v).map(Some)
+        exec::restore_missing(&self.hash_key(), &missing).map(Some)
     }
 
     /// Legacy `dump()`: HGETALL, drop `locked:*`, write if the folder exists.
@@ -471,7 +342,7 @@ impl Prep {
                 hash.iter()
                     .filter(|(k, _)| !k.starts_with("locked:"))
                     .map(|(k, v)| (k.as_str(), v.as_str())),
-                write_options()?.0,
+                exec::write_options()?.fsync,
             )?;
             stats::DUMPS_WRITTEN.incr();
         }
@@ -509,8 +380,8 @@ impl Prep {
         keys: &[String],
         ts: i64,
     ) -> CoreResult<Option<Event>> {
-        let (_, events, channel) = write_options()?;
-        if !events {
+        let opts = exec::write_options()?;
+        if !opts.events {
             return Ok(None);
         }
         let payload = serde_json::json!({
@@ -521,7 +392,7 @@ impl Prep {
             "timestamp": ts,
         });
         Ok(Some(Event {
-            channel,
+            channel: opts.events_channel,
             payload: payload.to_string(),
             checks: rules.checks_spec.clone(),
         }))
@@ -533,7 +404,7 @@ impl Prep {
         let ts = now.unwrap_or_else(now_secs);
         let mut active = if invalidate { rules::active() } else { None };
         if let Some(r) = &active {
-            if let Err(e) = check_cache_db(r.db) {
+            if let Err(e) = exec::check_cache_db(r.db) {
                 log::warn!("redisprep: invalidation skipped (timestamps are still recorded). {e}");
                 active = None;
             }
@@ -550,7 +421,7 @@ impl Prep {
         } else {
             None
         };
-        let mut out = self.mutate(Mutation {
+        let mut out = self.write(Mutation {
             sets: vec![(format!("timestamps:{task}"), ts.to_string())],
             cache_keys: keys,
             cache_db: db,
@@ -559,9 +430,10 @@ impl Prep {
         })?;
         stats::TIMESTAMPS.incr();
         if !patterns.is_empty() {
-            let more = scan_delete(db, &patterns)?;
+            let (more, short) = exec::scan_delete(db, &patterns)?;
             stats::KEYS_DELETED.add(more.len() as u64);
             out.deleted.extend(more);
+            out.shortfall = out.shortfall.or(short);
         }
         if active.is_some() {
             stats::INVALIDATIONS.incr();
@@ -571,7 +443,7 @@ impl Prep {
                 out.deleted.len()
             );
         }
-        Ok(out)
+        out.replicated()
     }
 
     /// Delete the caches of the given plans (exact keys in one round trip,
@@ -587,12 +459,20 @@ impl Prep {
             }
             patterns.extend(p.patterns.iter().cloned());
         }
-        let mut deleted = delete_keys(db, &keys)?;
+        let (mut deleted, mut shortfall) = exec::delete_keys(db, &keys)?;
         if !patterns.is_empty() {
-            deleted.extend(scan_delete(db, &patterns)?);
+            let (more, short) = exec::scan_delete(db, &patterns)?;
+            deleted.extend(more);
+            shortfall = shortfall.or(short);
         }
         stats::KEYS_DELETED.add(deleted.len() as u64);
-        Ok(deleted)
+        match shortfall {
+            Some(s) => {
+                stats::REPLICATION_ERRORS.incr();
+                Err(s.into_error())
+            }
+            None => Ok(deleted),
+        }
     }
 
     /// `invalidate_caches_for_task`: the caches of `task` for this run, no timestamp.
@@ -612,102 +492,4 @@ impl Prep {
         let hash = self.hgetall()?;
         Ok(preflight::evaluate(rules, &hash, explain))
     }
-}
-
-/// DEL each key in `db` in one transaction; returns the keys that existed.
-pub fn delete_keys(db: i64, keys: &[String]) -> CoreResult<Vec<String>> {
-    if keys.is_empty() {
-        return Ok(Vec::new());
-    }
-    check_cache_db(db)?;
-    if cluster::enabled() {
-        // one run's keys share a hash tag: one slot, one script
-        let reply: Value = run(|c| {
-            let mut inv = script(cluster::DEL_LUA, &DEL_SCRIPT).prepare_invoke();
-            for k in keys {
-                inv.key(k);
-            }
-            inv.invoke::<Value>(c)
-        })?;
-        let Value::Array(results) = reply else {
-            return Err(CoreError::Data("unexpected script reply".into()));
-        };
-        let mut out = Vec::new();
-        for (k, r) in keys.iter().zip(results.iter()) {
-            if value::int(r)? > 0 {
-                out.push(k.clone());
-            }
-        }
-        return Ok(out);
-    }
-    let prep_db = conn::settings()?.prep_db;
-    let replies: Vec<Value> = conn::with_conn(|c| {
-        let mut p = redis::pipe();
-        p.atomic();
-        p.cmd("SELECT").arg(db).ignore();
-        for k in keys {
-            p.cmd("DEL").arg(k);
-        }
-        p.cmd("SELECT").arg(prep_db).ignore();
-        p.query::<Vec<Value>>(c)
-    })?;
-    let mut out = Vec::new();
-    for (k, r) in keys.iter().zip(replies.iter()) {
-        if value::int(r)? > 0 {
-            out.push(k.clone());
-        }
-    }
-    Ok(out)
-}
-
-/// SCAN `db` for each pattern (never KEYS) and delete the matches.
-pub fn scan_delete(db: i64, patterns: &[String]) -> CoreResult<Vec<String>> {
-    if cluster::enabled() {
-        return Err(CoreError::Config(
-            "pattern templates are not supported on the cluster layout (use exact keys)".into(),
-        ));
-    }
-    check_cache_db(db)?;
-    let prep_db = conn::settings()?.prep_db;
-    let mut found: Vec<String> = Vec::new();
-    for pattern in patterns {
-        let mut cursor: u64 = 0;
-        loop {
-            let reply: Value = conn::with_conn(|c| {
-                let mut p = redis::pipe();
-                p.cmd("SELECT").arg(db).ignore();
-                p.cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(pattern)
-                    .arg("COUNT")
-                    .arg(1000);
-                p.cmd("SELECT").arg(prep_db).ignore();
-                p.query::<Vec<Value>>(c)
-                    .map(|mut v| v.pop().unwrap_or(Value::Nil))
-            })?;
-            let Value::Array(parts) = reply else {
-                return Err(CoreError::Data("unexpected SCAN reply".to_string()));
-            };
-            let next = parts
-                .first()
-                .and_then(|v| value::opt_string(v).ok().flatten())
-                .and_then(|s| s.parse::<u64>().ok())
-                .ok_or_else(|| CoreError::Data("unexpected SCAN cursor".to_string()))?;
-            if let Some(Value::Array(keys)) = parts.get(1) {
-                for k in keys {
-                    if let Some(k) = value::opt_string(k)? {
-                        if !found.contains(&k) {
-                            found.push(k);
-                        }
-                    }
-                }
-            }
-            cursor = next;
-            if cursor == 0 {
-                break;
-            }
-        }
-    }
-    delete_keys(db, &found)
 }

@@ -32,6 +32,12 @@ pub static CONNECTS: Counter = Counter::new();
 pub static DUMPS_WRITTEN: Counter = Counter::new();
 pub static RECOVERIES: Counter = Counter::new();
 pub static RULES_RELOADS: Counter = Counter::new();
+/// Writes that fewer than `min_replicas` replicas acknowledged in time.
+pub static REPLICATION_ERRORS: Counter = Counter::new();
+/// Writes whose dump held state that Redis had lost (see `divergence`).
+pub static DIVERGENCES: Counter = Counter::new();
+/// Fields those writes found lost or older in Redis.
+pub static DIVERGENT_FIELDS: Counter = Counter::new();
 
 /// Snapshot of every counter, by name.
 pub fn snapshot() -> Vec<(&'static str, u64)> {
@@ -45,5 +51,8 @@ pub fn snapshot() -> Vec<(&'static str, u64)> {
         ("dumps_written", DUMPS_WRITTEN.get()),
         ("recoveries", RECOVERIES.get()),
         ("rules_reloads", RULES_RELOADS.get()),
+        ("replication_errors", REPLICATION_ERRORS.get()),
+        ("divergences", DIVERGENCES.get()),
+        ("divergent_fields", DIVERGENT_FIELDS.get()),
     ]
 }

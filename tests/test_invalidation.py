@@ -23,6 +23,7 @@ from redisprep import RedisPrep, Rules, TaskEnum
 from support.layouts import Layout
 from support.legacy_ref import LegacyRedisPrep
 from support.redis_server import RedisServer, url_with_db
+from support.replicas import start_replica
 from support.turns import TurnCounter, commandstats
 
 TTL = 259_200  # wepppy's NoDb cache TTL (72 h)
@@ -112,10 +113,20 @@ def test_timestamp_records_like_legacy_and_deletes_the_closure(
     assert list(r0.hgetall(key).items()) == list(redis_info.client(1).hgetall(run_dir.name).items())
 
 
-def test_one_round_trip_per_timestamp(private_server: RedisServer, run_dir: Path) -> None:
+@pytest.mark.parametrize("min_replicas", [0, 1])
+def test_one_round_trip_per_timestamp(
+    private_server: RedisServer,
+    make_server: type[RedisServer],
+    run_dir: Path,
+    min_replicas: int,
+) -> None:
+    """One round trip per write, also with ``min_replicas``: WAIT is pipelined
+    behind EXEC in the same request (the replica must acknowledge it)."""
+    if min_replicas:
+        start_replica(make_server, private_server)
     proxy = TurnCounter(private_server.port)
     try:
-        redisprep.configure(f"redis://127.0.0.1:{proxy.port}/0")
+        redisprep.configure(f"redis://127.0.0.1:{proxy.port}/0", min_replicas=min_replicas)
         c13, admin = private_server.client(13), private_server.client(0)
         admin.ping()
         prep = RedisPrep.getInstance(str(run_dir))
@@ -129,9 +140,14 @@ def test_one_round_trip_per_timestamp(private_server: RedisServer, run_dir: Path
             assert proxy.count() - turns == 1, f"{task}: more than one round trip"
             assert redisprep.stats()["round_trips"] - stats["round_trips"] == 1
             expected = {"multi": 1, "exec": 1, "hexists": 1, "hset": 1, "hgetall": 1}
+            if min_replicas:
+                expected["wait"] = 1
             if n_keys:
                 expected |= {"select": 2, "del": n_keys}
-            assert commandstats(admin) == expected, task
+            seen = commandstats(admin)
+            if min_replicas:
+                seen.pop("replconf", None)  # the replica's own ACKs, not ours
+            assert seen == expected, task
         turns = proxy.count()
         assert prep[TaskEnum.build_climate] is not None and prep.preflight()
         assert proxy.count() - turns == 2  # the counter does count: two reads, two turns
@@ -140,10 +156,13 @@ def test_one_round_trip_per_timestamp(private_server: RedisServer, run_dir: Path
             lambda: prep.timestamp(TaskEnum.build_soils, invalidate=False),
             lambda: prep.__setitem__(TaskEnum.build_soils, 5),
             lambda: prep.remove_timestamp(TaskEnum.build_soils),
+            lambda: prep.invalidate_caches_for_task(TaskEnum.build_climate),
         ]:
             turns = proxy.count()
+            admin.config_resetstat()
             write()
             assert proxy.count() - turns == 1
+            assert commandstats(admin).get("wait", 0) == min_replicas
     finally:
         redisprep.configure(private_server.url)
         proxy.close()

@@ -29,6 +29,7 @@ from .errors import (
     RedisConnectionError,
     RedisPrepError,
     RedisTimeoutError,
+    ReplicationError,
     ResolverError,
     RulesError,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "RedisPrep",
     "RedisPrepError",
     "RedisTimeoutError",
+    "ReplicationError",
     "ResolverError",
     "Rules",
     "RulesError",

@@ -30,6 +30,8 @@ def configure(
     events: Optional[bool] = None,
     events_channel: Optional[str] = None,
     tls_ca_file: Optional[str] = None,
+    min_replicas: Optional[int] = None,
+    replica_timeout: Optional[float] = None,
     rules: Union[str, os.PathLike[str], None] = None,
     runs_root: Optional[str] = None,
     resolver: Optional[Resolver] = None,
@@ -39,8 +41,12 @@ def configure(
     Arguments left as ``None`` come from the environment (``REDIS_URL``,
     ``RQ_REDIS_URL``, ``REDIS_HOST``/``REDIS_PORT``/``REDIS_PASSWORD``,
     ``REDISPREP_*``). Idle connections are closed; the next call uses the new
-    settings. ``rules`` sets the runtime rules file; ``runs_root`` or
-    ``resolver`` set how ``getInstanceFromRunID`` finds a run folder.
+    settings. ``min_replicas`` (``REDISPREP_MIN_REPLICAS``, default 0 = off)
+    makes every write wait until that many replicas have it, for at most
+    ``replica_timeout`` seconds (``REDISPREP_REPLICA_TIMEOUT``, default 1);
+    fewer acknowledgements raise ``ReplicationError``. ``rules`` sets the
+    runtime rules file; ``runs_root`` or ``resolver`` set how
+    ``getInstanceFromRunID`` finds a run folder.
     """
     _redisprep.configure(
         url,
@@ -52,6 +58,8 @@ def configure(
         events=events,
         events_channel=events_channel,
         tls_ca_file=tls_ca_file,
+        min_replicas=min_replicas,
+        replica_timeout=replica_timeout,
     )
     if url is not None:
         os.environ["REDISPREP_URL_OVERRIDE"] = url

@@ -12,6 +12,7 @@ __all__ = [
     "RedisConnectionError",
     "RedisPrepError",
     "RedisTimeoutError",
+    "ReplicationError",
     "ResolverError",
     "RulesError",
 ]
@@ -62,3 +63,17 @@ class ConfigError(RedisPrepError, ValueError):
 
 class ResolverError(RedisPrepError, LookupError):
     """``getInstanceFromRunID`` has no way to turn a run id into a folder."""
+
+
+class ReplicationError(RedisPrepError):
+    """Fewer than ``min_replicas`` replicas acknowledged a write within ``replica_timeout``.
+
+    The write **is applied** on the primary, and the run's dump is written as
+    usual, but a failover before it replicates would lose it from Redis.
+    ``acknowledged`` is how many replicas had it; ``required`` is ``min_replicas``.
+    """
+
+    def __init__(self, message: str, acknowledged: int = 0, required: int = 0) -> None:
+        super().__init__(message)
+        self.acknowledged = acknowledged
+        self.required = required

@@ -53,6 +53,10 @@ fn build(py: Python<'_>, err: CoreError) -> PyResult<PyErr> {
             PyErr::from_type(class(py, "InvalidKeyError")?.into_bound(py), msg)
         }
         CoreError::Config(_) => PyErr::from_type(class(py, "ConfigError")?.into_bound(py), msg),
+        CoreError::Replication { acked, wanted, .. } => PyErr::from_type(
+            class(py, "ReplicationError")?.into_bound(py),
+            (msg, acked, wanted),
+        ),
     })
 }
 

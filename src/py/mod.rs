@@ -45,7 +45,7 @@ pub(crate) fn sync_log_levels(py: Python<'_>) {
 /// left out come from the environment (SPEC section 8). Idle connections are
 /// closed; the next call uses the new settings.
 #[pyfunction]
-#[pyo3(signature = (url=None, *, prep_db=None, connect_timeout=None, timeout=None, retries=None, fsync=None, events=None, events_channel=None, tls_ca_file=None))]
+#[pyo3(signature = (url=None, *, prep_db=None, connect_timeout=None, timeout=None, retries=None, fsync=None, events=None, events_channel=None, tls_ca_file=None, min_replicas=None, replica_timeout=None))]
 #[allow(clippy::too_many_arguments)]
 fn configure(
     url: Option<String>,
@@ -57,6 +57,8 @@ fn configure(
     events: Option<bool>,
     events_channel: Option<String>,
     tls_ca_file: Option<String>,
+    min_replicas: Option<i64>,
+    replica_timeout: Option<f64>,
 ) -> PyResult<()> {
     if let Some(u) = url.as_deref().filter(|u| u.starts_with("redis+cluster://")) {
         // Redis Cluster has one keyspace (no DB to select) and the cluster
@@ -81,6 +83,8 @@ fn configure(
             fsync,
             events,
             events_channel,
+            min_replicas,
+            replica_timeout,
         })?;
         return Ok(());
     }
@@ -95,6 +99,8 @@ fn configure(
         events,
         events_channel,
         tls_ca_file,
+        min_replicas,
+        replica_timeout,
     })?;
     // only once the new settings are valid: a refused configure() keeps the layout in force
     crate::cluster::disable(reset_to_env);
@@ -115,6 +121,8 @@ fn connection_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
         d.set_item("events_channel", &s.events_channel)?;
         d.set_item("connect_timeout", s.connect_timeout.as_secs_f64())?;
         d.set_item("timeout", s.timeout.as_secs_f64())?;
+        d.set_item("min_replicas", s.replication.min_replicas)?;
+        d.set_item("replica_timeout", s.replication.timeout.as_secs_f64())?;
         return Ok(d);
     }
     let s = conn::settings()?;
@@ -128,6 +136,8 @@ fn connection_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     d.set_item("fsync", s.fsync)?;
     d.set_item("events", s.events)?;
     d.set_item("events_channel", &s.events_channel)?;
+    d.set_item("min_replicas", s.replication.min_replicas)?;
+    d.set_item("replica_timeout", s.replication.timeout.as_secs_f64())?;
     Ok(d)
 }
 

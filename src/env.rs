@@ -1,0 +1,46 @@
+//! Reading settings from the environment: one set of parsers (and errors) for
+//! every setting of both layouts.
+
+use std::time::Duration;
+
+use crate::errors::{CoreError, CoreResult};
+
+/// The variable's value, `None` when unset or blank.
+pub(crate) fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// A boolean variable (`1/true/yes/on`, `0/false/no/off`); anything else is a `Config` error.
+pub(crate) fn env_bool(name: &str) -> CoreResult<Option<bool>> {
+    match env(name) {
+        None => Ok(None),
+        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(Some(true)),
+            "0" | "false" | "no" | "off" => Ok(Some(false)),
+            _ => Err(CoreError::Config(format!("{name}={v:?} is not a boolean"))),
+        },
+    }
+}
+
+/// A numeric variable; a value that does not parse is a `Config` error.
+pub(crate) fn env_parse<T: std::str::FromStr>(name: &str) -> CoreResult<Option<T>> {
+    match env(name) {
+        None => Ok(None),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| CoreError::Config(format!("{name}={v:?} is not a valid number"))),
+    }
+}
+
+/// A duration in seconds, in (0, 86400).
+pub(crate) fn seconds(name: &str, v: f64) -> CoreResult<Duration> {
+    if v.is_finite() && v > 0.0 && v < 86_400.0 {
+        Ok(Duration::from_secs_f64(v))
+    } else {
+        Err(CoreError::Config(format!(
+            "{name} must be a number of seconds in (0, 86400), got {v}"
+        )))
+    }
+}
