@@ -467,3 +467,35 @@ def test_analysis_api_in_process() -> None:
     dss = next(v for v in verdicts if v.finding.function == "api_dss_export")
     assert dss.verdict == "safe"
     assert dss.evidence[-1].endswith("wepppy/export/dss_rq.py:8")
+
+
+def test_star_imports_follow_all() -> None:
+    """``from pkg import *`` (how wepppy imports its controllers) binds what ``__all__``
+    lists, through a package ``__init__`` re-export, and nothing else."""
+    ctl = (
+        "from redisprep import RedisPrep, TaskEnum\n__all__ = ['Ctl']\n\n"
+        "class Ctl:\n    def build(self, wd):\n"
+        "        RedisPrep.getInstance(wd).timestamp(TaskEnum.build_soils)\n\n"
+        "class Hidden(Ctl):\n    pass\n"
+    )
+    jobs = (
+        "from ctl import *\n\n"
+        "def soils_rq(wd):\n    Ctl().build(wd)\n\n"
+        "def hidden_rq(wd):\n    Hidden().build(wd)\n"
+    )
+    routes = (
+        "from flask import Blueprint\nfrom redisprep import RedisPrep, TaskEnum\n"
+        "from jobs import *\nbp = Blueprint('b', __name__)\n\n"
+        "@bp.route('/a', methods=['POST'])\ndef a(wd, q):\n"
+        "    RedisPrep.getInstance(wd).remove_timestamp(TaskEnum.build_soils)\n"
+        "    q.enqueue(soils_rq, wd)\n\n"
+        "@bp.route('/b', methods=['POST'])\ndef b(wd, q):\n"
+        "    RedisPrep.getInstance(wd).remove_timestamp(TaskEnum.build_soils)\n"
+        "    q.enqueue(hidden_rq, wd)\n"
+    )
+    project = Project([("ctl.py", ctl), ("jobs.py", jobs), ("routes.py", routes)])
+    got = {
+        v.finding.function: v.verdict
+        for v in analyse(project, scan_source(routes, "routes.py"), Rules.load())
+    }
+    assert got == {"a": "safe", "b": "unsafe"}

@@ -42,6 +42,8 @@ class Scope:
     imports: dict[str, Import] = field(default_factory=dict)
     defs: dict[str, AnyFunc] = field(default_factory=dict)
     classes: dict[str, ast.ClassDef] = field(default_factory=dict)
+    stars: list[str] = field(default_factory=list)
+    """Modules imported with ``from m import *``, in order."""
     returns: list[ast.expr] = field(default_factory=list)
     bound: set[str] = field(default_factory=set)
 
@@ -136,6 +138,7 @@ class _Collector(ast.NodeVisitor):
             base = ".".join([*parts, *([base] if base else [])])
         for a in node.names:
             if a.name == "*":
+                self.s.stars.append(base)
                 continue
             name = a.asname or a.name
             self.s.imports[name] = Import(base, a.name)

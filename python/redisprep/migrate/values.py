@@ -245,7 +245,27 @@ class Evaluator:
                 return f.bindings.get(name, _EMPTY)
             if name in f.scope:
                 return self.scope_name(name, f)
+            if f.outer is None:  # the module: ``from m import *`` last
+                return self.star_name(name, f.module, set())
             f = f.outer
+        return _EMPTY
+
+    def star_name(self, name: str, module: Module, seen: set[str]) -> frozenset[Atom]:
+        """``name`` as bound by the ``from m import *`` of ``module`` (``__all__`` and the
+        no-underscore rule respected), following star imports of star imports."""
+        seen.add(module.name)
+        for target in module.scope.stars:
+            mod = self.project.find(target)
+            if mod is None or mod.name in seen:
+                continue
+            exported = _exported(mod)
+            if name in mod.scope and (
+                name in exported if exported is not None else name[:1] != "_"
+            ):
+                return self.scope_name(name, self.module_frame(mod))
+            found = self.star_name(name, mod, seen)
+            if found:
+                return found
         return _EMPTY
 
     def scope_name(self, name: str, frame: Frame) -> frozenset[Atom]:
@@ -278,6 +298,10 @@ class Evaluator:
         mod = self.project.find(imp.module) if imp.module else None
         if mod is not None and imp.attr in mod.scope:
             return self.scope_name(imp.attr, self.module_frame(mod))
+        if mod is not None:
+            starred = self.star_name(imp.attr, mod, set())
+            if starred:
+                return starred
         sub = self.project.find(f"{imp.module}.{imp.attr}")
         if sub is not None and sub.name.endswith(imp.attr):
             return frozenset([ModRef(sub)])
@@ -321,7 +345,9 @@ class Evaluator:
             if name in atom.module.scope:
                 return self.scope_name(name, self.module_frame(atom.module))
             sub = self.project.find(f"{atom.module.name}.{name}")
-            return frozenset([ModRef(sub)]) if sub else _EMPTY
+            if sub is not None:
+                return frozenset([ModRef(sub)])
+            return self.star_name(name, atom.module, set())
         if isinstance(atom, TaskEnumRef):
             return frozenset([Task(task_value(name))])
         if isinstance(atom, (PrepCls, Ext)) and name in FACTORIES:
@@ -582,6 +608,18 @@ class Evaluator:
             elif isinstance(a, Str) and (a.value in _VALUES or a.value in _MEMBERS):
                 out.add(task_value(a.value))
         return out
+
+
+def _exported(mod: Module) -> Optional[set[str]]:
+    """The module's ``__all__`` when it is a literal list or tuple of strings."""
+    for expr in mod.scope.assigns.get("__all__", []):
+        if isinstance(expr, (ast.List, ast.Tuple)):
+            return {
+                e.value
+                for e in expr.elts
+                if isinstance(e, ast.Constant) and isinstance(e.value, str)
+            }
+    return None
 
 
 def freeze(bindings: dict[str, frozenset[Atom]]) -> Bindings:
