@@ -8,12 +8,45 @@
 //! but present in the dump is also what a deliberate delete looks like while
 //! its writer has not yet rewritten the dump (legacy `remove_timestamp`, or
 //! `prep.redis.hdel(...)` then `prep.dump()`, neither under the run's lock).
+//!
+//! Cost: the process remembers the hash behind each dump it wrote and the
+//! file's identity (device, inode, size, mtime). When the dump is still that
+//! file (one `lstat`), it is compared from memory; otherwise (another process
+//! wrote it since) it is read and parsed.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
 
-use crate::dump::RunDir;
-use crate::prep::Mutation;
+use crate::dump::{FileId, RunDir};
+use crate::prep::{Mutation, Snapshot};
 use crate::stats;
+
+/// Dumps this process wrote, by path: their identity and the hash they hold.
+static KNOWN: Mutex<Option<HashMap<PathBuf, (FileId, Snapshot)>>> = Mutex::new(None);
+/// Bound on remembered dumps (cleared when full).
+const KNOWN_MAX: usize = 4096;
+
+/// Remember that the dump at `path` (identity `id`) holds `hash`. Never waits:
+/// a busy map is skipped (so a `fork()` taken while another thread held it
+/// cannot deadlock the child).
+pub fn remember(path: PathBuf, id: FileId, hash: Snapshot) {
+    if let Ok(mut known) = KNOWN.try_lock() {
+        let map = known.get_or_insert_with(HashMap::new);
+        if map.len() >= KNOWN_MAX {
+            map.clear();
+        }
+        map.insert(path, (id, hash));
+    }
+}
+
+fn recall(path: &PathBuf, id: FileId) -> Option<Snapshot> {
+    let known = KNOWN.try_lock().ok()?;
+    match known.as_ref()?.get(path) {
+        Some((known_id, hash)) if *known_id == id => Some(hash.clone()),
+        _ => None,
+    }
+}
 
 /// How a dump and the fresh hash disagree.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -38,16 +71,45 @@ fn parse_ts(v: &str) -> Option<i64> {
     v.parse().ok()
 }
 
+/// Looks fields up in the fresh hash: Redis keeps a small hash in insertion
+/// order, so a dump's fields are usually found in order by a forward walk;
+/// anything else falls back to a map built once.
+struct Lookup<'a> {
+    hash: &'a [(String, String)],
+    next: usize,
+    map: Option<HashMap<&'a str, &'a str>>,
+}
+
+impl<'a> Lookup<'a> {
+    fn get(&mut self, field: &str) -> Option<&'a str> {
+        if self.map.is_none() {
+            let hash = self.hash;
+            for (i, (k, v)) in hash.iter().enumerate().skip(self.next).take(4) {
+                if k == field {
+                    self.next = i + 1;
+                    return Some(v.as_str());
+                }
+            }
+            self.map = Some(hash.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect());
+        }
+        self.map.as_ref()?.get(field).copied()
+    }
+}
+
 /// Compare the dump being replaced with the hash after `m`.
 pub fn compare(dumped: &[(String, String)], hash: &[(String, String)], m: &Mutation) -> Divergence {
-    let now: HashMap<&str, &str> = hash.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut now = Lookup {
+        hash,
+        next: 0,
+        map: None,
+    };
     let mut d = Divergence::default();
     for (field, old) in dumped {
         let changed_here = m.sets.iter().any(|(k, _)| k == field) || m.dels.contains(field);
         if changed_here || field.starts_with("locked:") {
             continue;
         }
-        match now.get(field.as_str()) {
+        match now.get(field) {
             None => d.lost.push((field.clone(), old.clone())),
             Some(cur) if field.starts_with("timestamps:") => {
                 if let (Some(a), Some(b)) = (parse_ts(old), parse_ts(cur)) {
@@ -78,13 +140,21 @@ fn short(v: &str) -> String {
 /// diverge. A dump that is missing or cannot be parsed (a legacy writer's torn
 /// file) is skipped: the write replaces it anyway.
 pub fn check(run_id: &str, dir: &RunDir, hash: &[(String, String)], m: &Mutation) {
-    let Some(bytes) = dir.peek_dump() else {
+    let Some(id) = dir.dump_id() else {
         return;
     };
-    let Ok(dumped) = crate::dump::parse_dump(&bytes) else {
-        return;
+    let d = match recall(&dir.dump_path(), id) {
+        Some(prev) => compare(&prev, hash, m),
+        None => {
+            let Some(bytes) = dir.peek_dump() else {
+                return;
+            };
+            let Ok(dumped) = crate::dump::parse_dump(&bytes) else {
+                return;
+            };
+            compare(&dumped, hash, m)
+        }
     };
-    let d = compare(&dumped, hash, m);
     if d.is_empty() {
         return;
     }

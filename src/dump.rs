@@ -20,6 +20,30 @@ pub const MAX_DUMP_BYTES: u64 = 16 * 1024 * 1024;
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Identity of a dump file as written: device, inode, size and mtime. A later
+/// write that finds the same identity knows the file's content without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+}
+
+impl FileId {
+    fn of(meta: &std::fs::Metadata) -> FileId {
+        use std::os::unix::fs::MetadataExt;
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: meta.mtime(),
+            mtime_nsec: meta.mtime_nsec(),
+        }
+    }
+}
+
 /// An open run folder, holding an exclusive `flock` on it while alive.
 ///
 /// The lock serialises "Redis transaction + dump write" per run across threads
@@ -96,24 +120,39 @@ impl RunDir {
         (buf.len() as u64 <= LIMIT).then_some(buf)
     }
 
+    /// The identity of the dump now in the folder (one `lstat`), `None` if there is none.
+    pub fn dump_id(&self) -> Option<FileId> {
+        std::fs::symlink_metadata(self.dump_path())
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .map(|m| FileId::of(&m))
+    }
+
     /// Write `pairs` as the dump: temp file in the same folder, then rename.
-    pub fn write_dump<'a, I>(&self, pairs: I, fsync: bool) -> CoreResult<()>
+    /// Returns the new file's identity (`None` if it could not be read).
+    pub fn write_dump<'a, I>(&self, pairs: I, fsync: bool) -> CoreResult<Option<FileId>>
     where
         I: IntoIterator<Item = (&'a str, &'a str)>,
     {
         let text = pyjson::dumps_pairs(pairs);
-        write_atomic(&self.path, DUMP_NAME, text.as_bytes(), fsync)?;
+        let id = write_atomic(&self.path, DUMP_NAME, text.as_bytes(), fsync)?;
         if fsync {
             self.dir
                 .sync_all()
                 .map_err(|e| CoreError::dump_io("sync run folder", &self.path, e))?;
         }
-        Ok(())
+        Ok(id)
     }
 }
 
-/// Atomically replace `dir/name` with `bytes` (temp file + rename).
-pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8], fsync: bool) -> CoreResult<()> {
+/// Atomically replace `dir/name` with `bytes` (temp file + rename); returns
+/// the new file's identity (`fstat` of the temp file, which the rename keeps).
+pub fn write_atomic(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    fsync: bool,
+) -> CoreResult<Option<FileId>> {
     let target = dir.join(name);
     let mut attempt = 0;
     let (tmp_path, mut file) = loop {
@@ -130,8 +169,10 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8], fsync: bool) -> CoreRe
         .and_then(|()| if fsync { file.sync_all() } else { Ok(()) })
         .map_err(|e| CoreError::dump_io("write (temp file)", &target, e))
         .and_then(|()| {
+            let id = file.metadata().ok().map(|m| FileId::of(&m));
             drop(file);
             std::fs::rename(&tmp_path, &target)
+                .map(|()| id)
                 .map_err(|e| CoreError::dump_io("write (rename temp file)", &target, e))
         });
     if result.is_err() {
@@ -145,6 +186,21 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8], fsync: bool) -> CoreRe
 /// Accepts what legacy's `json.load` + `hset` accepts in practice: a JSON
 /// object whose values are strings or integers (stored as decimal text).
 pub fn read_dump(path: &Path) -> CoreResult<Option<Vec<(String, String)>>> {
+    match read_bytes(path)? {
+        None => Ok(None),
+        Some(bytes) => parse_at(path, &bytes).map(Some),
+    }
+}
+
+fn parse_at(path: &Path, bytes: &[u8]) -> CoreResult<Vec<(String, String)>> {
+    parse_dump(bytes).map_err(|detail| CoreError::DumpFormat {
+        path: path.into(),
+        detail,
+    })
+}
+
+/// The dump's bytes, bounded, refused unless it is a regular file; `Ok(None)` if absent.
+fn read_bytes(path: &Path) -> CoreResult<Option<Vec<u8>>> {
     // O_NONBLOCK: opening a FIFO planted as the dump must not wait for a writer.
     let file = match OpenOptions::new()
         .read(true)
@@ -181,12 +237,43 @@ pub fn read_dump(path: &Path) -> CoreResult<Option<Vec<(String, String)>>> {
     if bytes.len() as u64 > MAX_DUMP_BYTES {
         return Err(too_big(bytes.len() as u64));
     }
-    parse_dump(&bytes)
-        .map(Some)
-        .map_err(|detail| CoreError::DumpFormat {
-            path: path.into(),
-            detail,
-        })
+    Ok(Some(bytes))
+}
+
+/// Sleeps between the reads of a dump that is empty or cut short (what a
+/// legacy writer's in-place `open(path, 'w')` + `json.dump` shows a reader
+/// mid-write): about 0.3 s in all before giving up.
+const TORN_RETRY_MS: [u64; 6] = [2, 5, 10, 25, 50, 200];
+
+/// True when `bytes` is empty or a JSON text cut short (a torn write).
+fn looks_torn(bytes: &[u8]) -> bool {
+    bytes.iter().all(u8::is_ascii_whitespace)
+        || serde_json::from_slice::<serde_json::Value>(bytes)
+            .err()
+            .is_some_and(|e| e.is_eof())
+}
+
+/// [`read_dump`] for a lazy load or a recovery: a dump that is empty or
+/// truncated is read again, briefly and bounded, until it is complete. It
+/// then loads whole, or the last error (`DumpFormat`, naming the file) is
+/// returned; nothing is ever loaded from a partial file.
+pub fn read_dump_settled(path: &Path) -> CoreResult<Option<Vec<(String, String)>>> {
+    let mut waits = TORN_RETRY_MS.iter();
+    loop {
+        let Some(bytes) = read_bytes(path)? else {
+            return Ok(None);
+        };
+        match parse_at(path, &bytes) {
+            Err(e) if looks_torn(&bytes) => match waits.next() {
+                Some(ms) => {
+                    crate::stats::TORN_DUMP_RETRIES.incr();
+                    std::thread::sleep(std::time::Duration::from_millis(*ms));
+                }
+                None => return Err(e),
+            },
+            other => return other.map(Some),
+        }
+    }
 }
 
 /// Parse dump bytes (see [`read_dump`]).
@@ -267,6 +354,35 @@ mod tests {
             read_dump(Path::new("/dev/zero")),
             Err(CoreError::DumpFormat { .. })
         ));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn torn_dumps_are_retried_then_refused() {
+        assert!(looks_torn(b""));
+        assert!(looks_torn(b"  \n"));
+        assert!(looks_torn(br#"{"a": "1", "b"#));
+        assert!(!looks_torn(br#"{"a": "1"} x"#));
+        assert!(!looks_torn(b"[1]"));
+        let d = tmpdir("torn");
+        let path = d.join(DUMP_NAME);
+        std::fs::write(&path, br#"{"a": "1", "b": "#).unwrap();
+        let before = crate::stats::TORN_DUMP_RETRIES.get();
+        assert!(matches!(
+            read_dump_settled(&path),
+            Err(CoreError::DumpFormat { .. })
+        ));
+        assert!(crate::stats::TORN_DUMP_RETRIES.get() - before >= TORN_RETRY_MS.len() as u64);
+        // garbage is not a torn write: refused at once, no retry
+        std::fs::write(&path, b"{} trailing").unwrap();
+        let before = crate::stats::TORN_DUMP_RETRIES.get();
+        assert!(read_dump_settled(&path).is_err());
+        std::fs::write(&path, br#"{"a": "1"}"#).unwrap();
+        assert_eq!(
+            read_dump_settled(&path).unwrap().unwrap(),
+            vec![("a".into(), "1".into())]
+        );
+        assert_eq!(crate::stats::TORN_DUMP_RETRIES.get(), before);
         std::fs::remove_dir_all(&d).unwrap();
     }
 

@@ -183,7 +183,7 @@ impl Prep {
             return Ok(());
         }
         let path = PathBuf::from(self.dump_filepath());
-        let Some(pairs) = dump::read_dump(&path)? else {
+        let Some(pairs) = dump::read_dump_settled(&path)? else {
             return Ok(());
         };
         // one HSET (atomic on its own): the dump's fields in order, then `attrs:loaded`
@@ -276,16 +276,19 @@ impl Prep {
         if !deleted.is_empty() {
             stats::KEYS_DELETED.add(deleted.len() as u64);
         }
+        let hash = Arc::new(hash);
         if let Some(dir) = &run_dir {
-            dir.write_dump(
+            let id = dir.write_dump(
                 hash.iter()
                     .filter(|(k, _)| !k.starts_with("locked:"))
                     .map(|(k, v)| (k.as_str(), v.as_str())),
                 exec::write_options()?.fsync,
             )?;
             stats::DUMPS_WRITTEN.incr();
+            if let Some(id) = id {
+                divergence::remember(dir.dump_path(), id, hash.clone());
+            }
         }
-        let hash = Arc::new(hash);
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(hash.clone());
         if shortfall.is_some() {
             stats::REPLICATION_ERRORS.incr();
@@ -306,7 +309,7 @@ impl Prep {
         hash: &[(String, String)],
     ) -> CoreResult<Option<exec::Restored>> {
         let path = PathBuf::from(self.dump_filepath());
-        let dumped = match dump::read_dump(&path) {
+        let dumped = match dump::read_dump_settled(&path) {
             Ok(Some(d)) => d,
             Ok(None) => return Ok(None),
             Err(e) => {

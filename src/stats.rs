@@ -38,6 +38,8 @@ pub static REPLICATION_ERRORS: Counter = Counter::new();
 pub static DIVERGENCES: Counter = Counter::new();
 /// Fields those writes found lost or older in Redis.
 pub static DIVERGENT_FIELDS: Counter = Counter::new();
+/// Re-reads of a dump found empty or cut short (a legacy writer mid-write).
+pub static TORN_DUMP_RETRIES: Counter = Counter::new();
 
 /// Snapshot of every counter, by name.
 pub fn snapshot() -> Vec<(&'static str, u64)> {
@@ -54,5 +56,6 @@ pub fn snapshot() -> Vec<(&'static str, u64)> {
         ("replication_errors", REPLICATION_ERRORS.get()),
         ("divergences", DIVERGENCES.get()),
         ("divergent_fields", DIVERGENT_FIELDS.get()),
+        ("torn_dump_retries", TORN_DUMP_RETRIES.get()),
     ]
 }

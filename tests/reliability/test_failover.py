@@ -101,22 +101,34 @@ def failover(
     return replica, preps, stream, {k: after[k] - at_switch[k] for k in after}
 
 
-def lost_in_redis(promoted: RedisServer, stream: Stream) -> list[tuple[str, str, int, Any]]:
-    """Acknowledged values the promoted node does not hold (nor a later one)."""
-    c = promoted.client(0)
+def lost_in_redis(
+    client: Any, preps: list[RedisPrep], stream: Stream
+) -> list[tuple[str, str, int, Any]]:
+    """Acknowledged values Redis (``client``) does not hold, nor a later one."""
+    keys = {p.run_id: p.hash_key for p in preps}
     lost = []
     for (run_id, field), value in sorted(stream.acked.items()):
-        got = c.hget(run_id, field)
+        got = client.hget(keys[run_id], field)
         if got is None or int(got) < value:
             lost.append((run_id, field, value, got))
     return lost
+
+
+def assert_dumps_hold_acknowledged(preps: list[RedisPrep], stream: Stream) -> None:
+    """After one more write to each run, its dump holds every acknowledged value."""
+    for prep in preps:
+        prep.set_rq_job_id("after_failover", "job-1")
+        dumped = read_dump(prep.wd)
+        for (run_id, field), value in stream.acked.items():
+            if run_id == prep.run_id:
+                assert int(dumped[field]) >= value, (run_id, field)
 
 
 def test_min_replicas_loses_nothing_acknowledged_on_failover(
     make_server: type[RedisServer], tmp_path: Path
 ) -> None:
     promoted, preps, stream, _ = failover(make_server, tmp_path, min_replicas=1)
-    lost = lost_in_redis(promoted, stream)
+    lost = lost_in_redis(promoted.client(0), preps, stream)
     print(f"  lost in the promoted node's hash: {len(lost)} of {len(stream.acked)} fields")
     assert lost == []
     # the writes in the partition window were refused, not acknowledged
@@ -126,21 +138,15 @@ def test_min_replicas_loses_nothing_acknowledged_on_failover(
         + stream.errors.get("RedisTimeoutError", 0)
         >= 1
     ), stream.errors
-    # after one more write to each run, the dump holds every acknowledged value too
-    for prep in preps:
-        prep.set_rq_job_id("after_failover", "job-1")
-        dumped = read_dump(prep.wd)
-        for (run_id, field), value in stream.acked.items():
-            if run_id == prep.run_id:
-                assert int(dumped[field]) >= value, (run_id, field)
+    assert_dumps_hold_acknowledged(preps, stream)
 
 
 def test_without_min_replicas_acknowledged_writes_are_lost_and_detected(
     make_server: type[RedisServer], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="redisprep"):
-        promoted, _, stream, delta = failover(make_server, tmp_path, min_replicas=0)
-    lost = lost_in_redis(promoted, stream)
+        promoted, preps, stream, delta = failover(make_server, tmp_path, min_replicas=0)
+    lost = lost_in_redis(promoted.client(0), preps, stream)
     runs_hit = {run_id for run_id, *_ in lost}
     print(
         f"  lost in the promoted node's hash: {len(lost)} of {len(stream.acked)} fields, "

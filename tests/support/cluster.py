@@ -101,6 +101,25 @@ class LocalCluster:
             time.sleep(0.1)
         raise RuntimeError("cluster did not reach cluster_state:ok")
 
+    def wait_replicas(self, timeout: float = 60.0) -> None:
+        """Wait until every live replica has synced with its master
+        (``cluster_state:ok`` comes earlier)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                infos = [
+                    n.client(socket_timeout=1).info("replication")
+                    for n in self.nodes
+                    if n.proc is not None
+                ]
+            except redis.exceptions.RedisError:
+                infos = []
+            slaves = [i for i in infos if i.get("role") == "slave"]
+            if infos and slaves and all(i.get("master_link_status") == "up" for i in slaves):
+                return
+            time.sleep(0.1)
+        raise RuntimeError("cluster replicas did not sync")
+
     def client(self) -> redis.RedisCluster:
         n = next(n for n in self.nodes if n.proc is not None)
         return redis.RedisCluster(host="127.0.0.1", port=n.port, decode_responses=True)
