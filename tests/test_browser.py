@@ -197,10 +197,15 @@ def test_build_climate_then_run_wepp_in_chromium(
             assert jobs.wait_reached(wd, "build_climate", timeout=WAIT)
             # The job has rewritten climate.nodb but not finished: the page keeps
             # refreshing and shows the stale cached copy next to the new file.
+            # (One render reads the job status before the files: under load the job
+            # can start between the two reads, so wait for a render that saw both.)
             page = _wait(
                 driver,
                 "climate file rev 1 while the job runs",
-                lambda p: p.attr("disk-climate", "data-revision") == "1",
+                lambda p: (
+                    p.attr("disk-climate", "data-revision") == "1"
+                    and p.text("jobstatus-build_climate_rq") == "running"
+                ),
             )
             assert page.attr("source-climate", "data-source") == "cache"
             assert page.attr("state-climate", "data-revision") == "0"
