@@ -20,7 +20,7 @@ from .analyse import analyse, worker_report
 from .edit import fix_source, iter_python_files, read_source, write_source
 from .index import Project
 from .report import format_report, format_table, summary
-from .scan import Finding, MigrationError, matches, scan, split_lines
+from .scan import Finding, MigrationError, clear_parse_cache, matches, scan, split_lines
 from .verdict import Verdict, unverified
 
 __all__ = ["main"]
@@ -120,6 +120,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         return _main(argv)
     finally:
+        clear_parse_cache()  # the trees are freed now, by reference counting
         if enabled:
             gc.enable()
 

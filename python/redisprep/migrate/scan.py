@@ -26,6 +26,7 @@ __all__ = [
     "Hit",
     "MigrationError",
     "char_col",
+    "clear_parse_cache",
     "matches",
     "parse",
     "route_of",
@@ -240,6 +241,11 @@ def parse(text: str, path: str) -> ast.Module:
     """The module's tree; parsed once per (text, path) in a run (scanning, the job-side
     index and the editor all read the same endpoint modules). Trees are never mutated."""
     return _parse(text, path)
+
+
+def clear_parse_cache() -> None:
+    """Drop the parsed trees (a long-lived process calling the API should)."""
+    _parse.cache_clear()
 
 
 @functools.lru_cache(maxsize=4096)
