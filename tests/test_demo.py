@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import sys
 import urllib.parse
 from pathlib import Path
@@ -67,6 +68,20 @@ def test_once_on_its_private_redis(tmp_path: Path) -> None:
     # Controllers the rules do not cascade to kept their cache keys.
     assert os.path.join(wd, "watershed.nodb") in result["keys_present_after"]
 
+    # The audit around the job: before, the stale entry the demo planted (wepp.nodb
+    # rewritten without its write-through); after, nothing stale or orphaned.
+    wepp_key = os.path.join(wd, "wepp.nodb")
+    assert result["planted_stale"] == wepp_key
+    assert result["audit_before"]["stale_keys"] == [wepp_key]
+    assert result["audit_before"]["counts"]["orphan"] == 0
+    assert result["audit_after"]["counts"]["stale"] == 0
+    assert result["audit_after"]["counts"]["orphan"] == 0
+    assert result["audit_after"]["counts"]["fresh"] == len(result["keys_present_after"])
+    before, after = out.split("==> audit after the job", 1)
+    assert f"stale:\n  {wepp_key}  (once-run, wepp): cache " in before.split("==> audit before")[1]
+    assert "  stale   0\n  orphan  0\n" in after and "nothing stale" in after
+    assert _nodb(wd, "wepp")["note"] == "written while the cache write failed"
+
     # What is on disk matches: the job rewrote climate.nodb, the prep dump holds
     # the timestamp and the job id it reported.
     assert _nodb(wd, "climate")["revision"] == 1
@@ -107,6 +122,20 @@ def test_once_on_a_given_redis_leaves_the_reported_state(tmp_path: Path, redis_i
         assert r13.ttl(key) > 0
         assert json.loads(r13.get(key)) == json.loads(Path(key).read_text())
 
+    # The audit command agrees on the state the demo left: nothing stale.
+    audit = subprocess.run(
+        [sys.executable, "-m", "redisprep", "audit", wd, "--format", "json"],
+        env=dict(os.environ, REDIS_URL=redis_info.url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+    counts = json.loads(audit.stdout)["counts"]
+    assert counts["stale"] == counts["orphan"] == 0
+    assert counts["fresh"] == len(result["keys_present_after"])
+
     # The RQ job finished in the real worker, which then shut down and deregistered.
     rq_conn = redis.Redis.from_url(url_with_db(redis_info.url, RQ_DB))
     try:
@@ -128,8 +157,6 @@ def test_once_reports_an_unreachable_redis(tmp_path: Path) -> None:
 
 
 def test_missing_redis_server_is_a_clear_error(tmp_path: Path) -> None:
-    import subprocess
-
     env = demo_env()
     env["PATH"] = os.path.dirname(sys.executable)  # no redis-server on it
     done = subprocess.run(

@@ -34,7 +34,9 @@ def set_tls_ca_file(path: Optional[str]) -> None:
     _tls_ca_file = path
 
 
-def _build() -> Any:
+def _build(decode_responses: bool = True, db: Optional[int] = None) -> Any:
+    """A new redis-py client configured like the core: on the prep DB, or on
+    ``db`` (standalone only; the cluster has one keyspace)."""
     try:
         import redis
     except ImportError as e:  # pragma: no cover - redis is a hard dependency
@@ -49,11 +51,12 @@ def _build() -> Any:
             nodes.append(ClusterNode(host, int(port)))  # type: ignore[no-untyped-call]
         return RedisCluster(
             startup_nodes=nodes,
-            decode_responses=True,
+            decode_responses=decode_responses,
             password=os.environ.get("REDIS_PASSWORD") or None,
         )
+    db = int(info["prep_db"]) if db is None else db
     kwargs: dict[str, Any] = {
-        "decode_responses": True,
+        "decode_responses": decode_responses,
         "socket_connect_timeout": info["connect_timeout"],
         "socket_timeout": info["timeout"],
     }
@@ -69,7 +72,7 @@ def _build() -> Any:
             # argument: set the resolved prep DB on the pool explicitly.
             pool = redis.ConnectionPool.from_url(url, **kwargs)
             ckw = pool.connection_kwargs
-            ckw["db"] = int(info["prep_db"])
+            ckw["db"] = db
             if ckw.get("host") or ckw.get("path"):
                 if not ckw.get("password") and os.environ.get("REDIS_PASSWORD"):
                     ckw["password"] = os.environ["REDIS_PASSWORD"]
@@ -80,7 +83,7 @@ def _build() -> Any:
         host=os.environ.get("REDIS_HOST") or "localhost",
         port=int(os.environ.get("REDIS_PORT") or 6379),
         password=os.environ.get("REDIS_PASSWORD") or None,
-        db=int(info["prep_db"]),
+        db=db,
         **kwargs,
     )
 

@@ -9,6 +9,7 @@
                                    verify and remove manual remove_timestamp() calls
     migrate-layout ...             copy prep hashes between layouts (see --help)
     demo ...                       the wepppy-shaped demo (see --help)
+    audit WD... | --runs-root R    cache entries vs their .nodb files (see --help)
 
 Exit status: 0 success, 1 the thing checked is not OK (invalid rules, unmigrated
 calls with ``--check``), 2 bad input or an environment problem (unreadable file,
@@ -32,7 +33,7 @@ from .task import TaskEnum
 
 __all__ = ["main"]
 
-_DELEGATED = ("migrate-layout", "demo")
+_DELEGATED = ("migrate-layout", "demo", "audit")
 
 
 class _UsageError(Exception):
@@ -337,6 +338,10 @@ def _delegate(name: str, argv: list[str]) -> int:
         from .layout import main as layout_main
 
         return layout_main(argv)
+    if name == "audit":
+        from ._audit_cli import main as audit_main
+
+        return audit_main(argv)
     try:
         from .demo import main as demo_main  # type: ignore[import-not-found,unused-ignore]
     except ModuleNotFoundError as e:
@@ -435,6 +440,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in (
         ("migrate-layout", "copy prep hashes between standalone and cluster layouts"),
         ("demo", "run the wepppy-shaped demo"),
+        ("audit", "compare controller cache entries with their .nodb files"),
     ):
         sub.add_parser(name, help=text, add_help=False)
     return ap

@@ -10,7 +10,11 @@ worker and the private Redis in that order.
 the HTTP endpoint, waits for the worker (printing progress), prints the
 timestamps, the cache keys the rules invalidate (present before, gone after) and
 where a controller's state comes from before and after, then a ``RESULT {json}``
-line, and exits 0 when everything happened as it should.
+line, and exits 0 when everything happened as it should. Around the job it runs
+the cache coherence audit (``redisprep audit``): before, it finds the stale entry
+the demo plants (``wepp.nodb`` rewritten without its write-through, as when
+wepppy's cache write fails); after, the job's ``timestamp()`` has deleted it and
+nothing is stale.
 """
 
 from __future__ import annotations
@@ -234,6 +238,8 @@ class Demo:
 
         task = TaskEnum.build_climate
         prep = RedisPrep.getInstance(self.wd)
+        planted = _plant_stale(self.wd)
+        audit_before = _audit(self.wd, "before the job")
         rule_keys = sorted({k for entry in prep.explain(task) for k in entry["keys"]})
         cache = cache_client(self.redis_url)
         rq_conn = rq_connection(self.redis_url)
@@ -258,6 +264,7 @@ class Demo:
         finally:
             cache.close()
             rq_conn.close()
+        audit_after = _audit(self.wd, "after the job")
 
         _print_round(task, before, after, rule_keys, present_before, present_after)
         ts_before = _timestamp(before, str(task))
@@ -284,6 +291,9 @@ class Demo:
             "climate_before": climate_before,
             "climate_after": climate_after,
             "status_page_ok": page_ok,
+            "planted_stale": planted,
+            "audit_before": audit_before,
+            "audit_after": audit_after,
         }
         problems = []
         if status != "finished":
@@ -300,6 +310,10 @@ class Demo:
             problems.append("the climate state did not come fresh from its file")
         if not page_ok:
             problems.append("the status page does not show the new timestamp and state")
+        if audit_before["stale_keys"] != [planted]:
+            problems.append("the audit before the job did not find exactly the planted stale entry")
+        if audit_after["counts"]["stale"] or audit_after["counts"]["orphan"]:
+            problems.append("the audit after the job still finds stale or orphan entries")
         result["ok"] = not problems
         _say("RESULT " + json.dumps(result, sort_keys=True))
         for problem in problems:
@@ -308,6 +322,37 @@ class Demo:
             gone = [k for k in present_before if k in rule_keys]
             _say(f"==> OK: build_climate deleted {len(gone)} cache keys of this run at completion")
         return 0 if not problems else 1
+
+
+STALE_CONTROLLER = "wepp"  # in build_climate's cascade (via run_wepp_hillslopes)
+
+
+def _plant_stale(wd: str) -> str:
+    """Rewrite ``wepp.nodb`` without its write-through (what wepppy does when the
+    cache write fails): the cached copy is now stale. Returns its key."""
+    from ._demo.nodb import NoDbController
+
+    ctrl = NoDbController(wd, STALE_CONTROLLER)
+    state = ctrl.read_file()
+    state["note"] = "written while the cache write failed"
+    ctrl.dump(state, write_through=False)
+    ctrl.cache.close()
+    _say(f"==> planted a stale cache entry: {ctrl.path} rewritten without its write-through")
+    return ctrl.path
+
+
+def _audit(wd: str, when: str) -> dict[str, Any]:
+    """``redisprep audit WD``, printed; returns its counts and stale keys."""
+    from ._audit_cli import collect, print_text
+
+    _say(f"==> audit {when} (python -m redisprep audit {wd})")
+    outcome = collect([wd])
+    print_text(outcome, sys.stdout)
+    sys.stdout.flush()
+    return {
+        "counts": outcome.report["counts"],
+        "stale_keys": [e.key for e in outcome.bad if e.state == "stale"],
+    }
 
 
 def _timestamp(status: RunStatus, task: str) -> Optional[int]:
