@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -317,7 +318,10 @@ class Auditor:
         (bench/bench_audit.py).
         """
         if self.cluster:
-            pipe = self.client.pipeline(transaction=False)
+            with warnings.catch_warnings():
+                # redis-py 6.x's own pipeline() passes an argument it deprecated
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pipe = self.client.pipeline(transaction=False)
             for cmd in commands:
                 # (its .mget() is blocked in cluster pipelines; a run's keys share a slot)
                 pipe.execute_command(*cmd)
