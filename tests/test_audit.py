@@ -188,7 +188,9 @@ def test_other_runs_untouched_including_glob_names(
     root = tmp_path / "runs"
     planted = {name: _plant(layout, root / name) for name in GLOBBY}
     c = layout.client(13)
-    snapshot = {k: c.dump(k) for keys in planted.values() for k in keys.values() if c.get(k) is not None}
+    snapshot = {
+        k: c.dump(k) for keys in planted.values() for k in keys.values() if c.get(k) is not None
+    }
 
     for name in ("r*", "r[1]", "ra{b}"):
         code, report = _audit(capsys, str(root / name), "--fix")
