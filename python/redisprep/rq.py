@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import importlib
 import json
 import os
 from collections.abc import Sequence
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 __all__ = [
     "WD_FROM",
     "enqueue_recorded",
+    "preload",
     "timestamp_on_success",
     "timestamps",
 ]
@@ -194,3 +196,32 @@ def enqueue_recorded(
     job = queue.enqueue_call(func, args=args, **enqueue_kwargs)
     prep.set_rq_job_id(key or getattr(func, "__name__", str(func)), job.id)
     return job
+
+
+def preload(*modules: str) -> dict[str, Any]:
+    """Prepare an RQ worker *parent* so that every forked work horse starts warm.
+
+    RQ runs each job in a freshly forked work horse, so what a job pays is the
+    first redisprep call in a new process. Called once at worker start-up, before
+    ``Worker.work()``, this does in the parent what every horse would otherwise
+    repeat: import redisprep and ``modules`` (e.g. your job modules), parse the
+    configuration (``REDIS_URL``..., or what :func:`redisprep.configure` set) and
+    load and validate the active rules file. The horse inherits these across the
+    fork. It opens **no** connection: sockets never cross a fork, each horse opens
+    its own on its first call (the pool checks the pid).
+
+    With the ``rq worker`` command, call it from the settings module
+    (``rq worker -c mysettings``), which RQ imports in the parent. Returns what was
+    loaded: ``{"rules": <source or None>, "connection": connection_info()}``.
+    Raises the usual :class:`~redisprep.RulesError` / :class:`~redisprep.ConfigError`
+    at start-up rather than in the first job.
+    """
+    from . import _redisprep
+
+    for name in modules:
+        importlib.import_module(name)
+    info = dict(_redisprep.connection_info())
+    rules = _redisprep.active_rules()
+    if rules is None:
+        raise ConfigError("preload: no rules file could be loaded (see REDISPREP_RULES)")
+    return {"rules": rules.source, "connection": info}
