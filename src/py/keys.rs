@@ -12,7 +12,7 @@ static ENUM_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 /// `str(key)` for a `str` or `Enum`; an `InvalidKeyError` otherwise.
 pub fn key_text(key: &Bound<'_, PyAny>) -> PyResult<String> {
     if let Ok(s) = key.cast::<PyString>() {
-        return Ok(s.to_str()?.to_owned());
+        return Ok(s.to_cow()?.into_owned());
     }
     let py = key.py();
     let enum_type = ENUM_TYPE.get_or_try_init(py, || -> PyResult<Py<PyType>> {
@@ -28,7 +28,7 @@ pub fn key_text(key: &Bound<'_, PyAny>) -> PyResult<String> {
                 "str() of the task key failed: {e}"
             )))
         })?;
-        return Ok(text.to_str()?.to_owned());
+        return Ok(text.to_cow()?.into_owned());
     }
     let type_name = key
         .get_type()

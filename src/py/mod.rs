@@ -176,7 +176,10 @@ fn dumps_pairs(pairs: Vec<(String, String)>) -> String {
     crate::pyjson::dumps_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
 }
 
-#[pymodule]
+// Free-threading stance: `gil_used = true`. No free-threaded CPython (3.13t) is
+// tested, so one that builds this module from source re-enables the GIL on
+// import (the abi3 wheel itself does not load there).
+#[pymodule(gil_used = true)]
 fn _redisprep(m: &Bound<'_, PyModule>) -> PyResult<()> {
     if let Ok(handle) = pyo3_log::try_init() {
         let _ = LOG_RESET.set(handle);

@@ -58,9 +58,10 @@ fn value_text(value: &Bound<'_, PyAny>) -> PyResult<String> {
     if value.is_instance_of::<pyo3::types::PyString>()
         || value.is_instance_of::<pyo3::types::PyInt>()
     {
-        // to_str() refuses lone surrogates (UnicodeEncodeError, like redis-py);
-        // Display would replace them silently
-        return Ok(value.str()?.to_str()?.to_owned());
+        // to_cow() refuses lone surrogates (UnicodeEncodeError, like redis-py);
+        // Display would replace them silently. (Not to_str(): the abi3-py39
+        // limited API has no borrowed UTF-8 view of a str before 3.10.)
+        return Ok(value.str()?.to_cow()?.into_owned());
     }
     Err(CoreError::InvalidKey(format!(
         "invalid value of type {}: use an int timestamp or a str",
