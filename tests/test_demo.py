@@ -290,3 +290,177 @@ def test_status_page_after_a_failed_and_a_finished_job(
         assert not r13.exists(os.path.join(wd, "climate.nodb"))
     finally:
         workers.cleanup()
+
+
+# The live invalidation feed: the SSE endpoint on a real HTTP server, a real
+# subscriber (the HTTP client reading the stream) and a real forking RQ worker.
+
+
+class _Served:
+    """``app`` served by werkzeug on a free port in a thread (like the demo)."""
+
+    def __init__(self, app: Any) -> None:
+        import threading
+
+        from werkzeug.serving import make_server
+
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.port = self.server.server_port
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.app.config["REDISPREP_DEMO_STOP"].set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _Stream:
+    """An open SSE connection, read event by event."""
+
+    def __init__(self, port: int, path: str) -> None:
+        import http.client
+
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        self.conn.request("GET", path, headers={"Accept": "text/event-stream"})
+        self.resp = self.conn.getresponse()
+
+    def next(self) -> tuple[str, dict[str, Any]]:
+        """The next event (skipping comments and ``retry``): ``(name, data)``."""
+        name, data = "message", ""
+        while True:
+            line = self.resp.readline().decode()
+            assert line, "the stream ended"
+            line = line.rstrip("\n")
+            if line == "" and data:
+                return name, json.loads(data)
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                data += line[6:]
+
+    def close(self) -> None:
+        self.resp.close()  # (the response holds the socket open otherwise)
+        self.conn.close()
+
+
+def _numsub(r0: Any, channel: str) -> int:
+    return int(dict(r0.pubsub_numsub(channel))[channel])
+
+
+def _wait_numsub(r0: Any, channel: str, want: int, timeout: float = 10.0) -> int:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        n = _numsub(r0, channel)
+        if n == want:
+            return n
+        time.sleep(0.05)
+    return _numsub(r0, channel)
+
+
+@pytest.fixture
+def live_app(tmp_path: Path, redis_info: Any, r0: Any, monkeypatch: Any) -> Any:
+    """The demo app with events on, served for real, keyspace notifications on."""
+    from redisprep._demo.events import enable_keyspace_events
+
+    monkeypatch.setenv("REDISPREP_EVENTS", "true")  # for the workers this test starts
+    before = r0.config_get("notify-keyspace-events")["notify-keyspace-events"]
+    assert enable_keyspace_events(r0)
+    app = make_app(str(tmp_path / "runs"), redis_info.url, "live-test-q", events=True)
+    app.config["REDISPREP_DEMO_SSE_KEEPALIVE"] = 0.2
+    served = _Served(app)
+    try:
+        yield served
+    finally:
+        served.close()
+        r0.config_set("notify-keyspace-events", before)
+
+
+def test_sse_streams_the_runs_invalidations(
+    live_app: _Served, tmp_path: Path, redis_info: Any, r0: Any, r13: Any
+) -> None:
+    from redisprep._demo.events import events_on
+    from support.integration import closure_gone
+
+    channel = events_on()[1]
+    runs = tmp_path / "runs"
+    wd = create_sample_run(str(runs), "live-run")
+    other = create_sample_run(str(runs), "live-run-2")
+    warm_caches(wd)
+    stream = _Stream(live_app.port, "/runs/live-run/dev_unit/events")
+    workers = Workers(redis_info.url, str(runs), "live-test-q")
+    try:
+        assert stream.resp.status == 200
+        assert stream.resp.getheader("Content-Type", "").startswith("text/event-stream")
+        name, ready = stream.next()
+        assert name == "ready" and ready == {"channel": channel, "counting": True}
+        assert _numsub(r0, channel) == 1  # this client's own subscription
+
+        # Another run's invalidation is not this stream's.
+        RedisPrep.getInstance(other).timestamp(TaskEnum.build_climate)
+        # The migrated endpoint, performed by a real forking worker.
+        reply = live_app.app.test_client().post("/runs/live-run/dev_unit/rq/api/build_climate")
+        assert reply.status_code == 200
+        workers.drain()
+        name, event = stream.next()
+    finally:
+        workers.cleanup()
+        stream.close()
+    assert name == "invalidation"
+    prep = RedisPrep.getInstance(wd)
+    assert event["run_id"] == "live-run" and event["wd"] == wd
+    assert event["task"] == "build_climate" and event["timestamp"] == prep[TaskEnum.build_climate]
+    assert (event["label"], event["emoji"]) == ("Build Climate", "☁️")
+    assert event["checklist"] == prep.preflight()["checklist"]
+    keys = {k["key"]: k for k in event["keys"]}
+    assert set(keys) == set(Rules.load().keys_for(TaskEnum.build_climate, wd))
+    climate = keys[os.path.join(wd, "climate.nodb")]
+    assert climate["controller"] == "climate" and climate["why"] == "direct"
+    assert keys[os.path.join(wd, "rap_ts.nodb")]["why"] == (
+        "via cascade from build_climate → build_rap_ts"
+    )
+    assert keys[os.path.join(wd, "wepppost.nodb")]["why"] == (
+        "via cascade from build_climate → run_wepp_hillslopes → run_wepp_watershed"
+    )
+    # Present = the keys this warm run had among them (from Redis' del notifications).
+    present = {k["controller"] for k in event["keys"] if k["present"]}
+    assert present == closure_gone("build_climate")
+    assert event["present"] == len(present) and event["named"] == len(keys)
+    assert not any(r13.exists(k) for k in keys)
+    # The client went away: its subscription is closed (at the next keep-alive).
+    assert _wait_numsub(r0, channel, 0) == 0
+
+
+def test_sse_ends_when_the_demo_stops(live_app: _Served, tmp_path: Path, r0: Any) -> None:
+    from redisprep._demo.events import events_on
+
+    create_sample_run(str(tmp_path / "runs"), "stop-run")
+    stream = _Stream(live_app.port, "/runs/stop-run/dev_unit/events")
+    try:
+        assert stream.next()[0] == "ready"
+        live_app.app.config["REDISPREP_DEMO_STOP"].set()
+        with pytest.raises(AssertionError, match="the stream ended"):
+            while True:
+                stream.next()
+    finally:
+        stream.close()
+    assert _wait_numsub(r0, events_on()[1], 0) == 0
+
+
+def test_events_off_page_says_how_to_turn_them_on(tmp_path: Path, redis_info: Any) -> None:
+    runs = tmp_path / "runs"
+    app = make_app(str(runs), redis_info.url, "off-test-q", events=False)
+    create_sample_run(str(runs), "off-run")
+    client = app.test_client()
+    html = client.get("/runs/off-run/dev_unit/status").get_data(as_text=True)
+    assert _attr(html, "feed-status", "data-state") == "off"
+    assert _attr(html, "live", "data-events") == "off"
+    assert "Invalidation events are <strong>off</strong>" in html
+    assert "<code>REDISPREP_EVENTS=true</code>" in html and "--no-events" in html
+    reply = client.get("/runs/off-run/dev_unit/events")
+    assert reply.status_code == 409
+    assert "invalidation events are off" in reply.get_json()["Error"]
+    assert client.get("/runs/nope/dev_unit/events").status_code == 404

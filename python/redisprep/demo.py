@@ -46,14 +46,21 @@ __all__ = ["main", "make_app"]
 WORKER_START_LIMIT = 60.0
 
 
-def make_app(runs_root: str, redis_url: str, queue_name: str = "redisprep-demo") -> flask.Flask:
-    """The demo app (``rq_api`` endpoints) plus the run status page."""
+def make_app(
+    runs_root: str,
+    redis_url: str,
+    queue_name: str = "redisprep-demo",
+    events: Optional[bool] = None,
+) -> flask.Flask:
+    """The demo app (``rq_api`` endpoints) plus the run status page and its live
+    invalidation feed (``events``: see :func:`redisprep._demo.app.create_app`)."""
     from ._demo.app import create_app
+    from ._demo.events import events_blueprint
     from ._demo.status import status_blueprint
 
-    app = create_app(runs_root, redis_url, queue_name)
-    if "status" not in app.blueprints:
-        app.register_blueprint(status_blueprint())
+    app = create_app(runs_root, redis_url, queue_name, events)
+    app.register_blueprint(events_blueprint())
+    app.register_blueprint(status_blueprint())
     return app
 
 
@@ -92,6 +99,7 @@ class Demo:
         )
         self.worker: Optional[subprocess.Popen[bytes]] = None
         self.server: Optional[BaseWSGIServer] = None
+        self.stop: Optional[threading.Event] = None  # ends the open event streams
         self.thread: Optional[threading.Thread] = None
         self.wd = ""
         self.base = ""
@@ -105,6 +113,8 @@ class Demo:
 
         from werkzeug.serving import make_server
 
+        from ._demo.events import enable_keyspace_events, events_on
+        from ._demo.nodb import cache_client
         from ._demo.runs import create_sample_run, warm_caches
         from ._server import RedisServer
 
@@ -114,10 +124,22 @@ class Demo:
             self.redis_url = self.redis.url
         _say(f"    Redis: {_safe_url(self.redis_url)}")
 
-        app = make_app(self.runs_root, self.redis_url, self.args.queue)
+        events = not self.args.no_events
+        app = make_app(self.runs_root, self.redis_url, self.args.queue, events)
+        self.stop = app.config["REDISPREP_DEMO_STOP"]
         self.wd = create_sample_run(self.runs_root, self.args.runid, self.args.config)
         keys = warm_caches(self.wd)
         _say(f"==> sample run {self.args.runid!r} in {self.wd} ({len(keys)} controllers cached)")
+        if events:
+            _say(f"==> invalidation events on (channel {events_on()[1]!r}): the live feed")
+            client = cache_client(self.redis_url)
+            try:
+                if not enable_keyspace_events(client):
+                    _say("    (CONFIG refused: the feed cannot tell which keys were present)")
+            finally:
+                client.close()
+        else:
+            _say("==> invalidation events off (--no-events): the page has no live feed")
 
         _say("==> starting one RQ worker (forks a work horse per job)")
         self.worker = subprocess.Popen(
@@ -131,6 +153,7 @@ class Demo:
                 self.runs_root,
                 "--queue",
                 self.args.queue,
+                *(["--events"] if events else []),
             ],
             start_new_session=True,
         )
@@ -180,6 +203,8 @@ class Demo:
             time.sleep(0.5)
 
     def close(self) -> None:
+        if self.stop is not None:
+            self.stop.set()
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
@@ -414,6 +439,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--queue", default="redisprep-demo", help="RQ queue name")
     parser.add_argument("--timeout", type=float, default=60.0, help="--once: job wait limit (s)")
     parser.add_argument("--once", action="store_true", help="run one scripted round and exit")
+    parser.add_argument(
+        "--no-events",
+        action="store_true",
+        help="do not publish invalidation events (the status page then has no live feed)",
+    )
     args = parser.parse_args(argv)
     for module in ("flask", "rq"):
         try:

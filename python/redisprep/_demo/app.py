@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from .. import config as _config
 from ..errors import ResolverError
@@ -155,20 +156,31 @@ def rq_api_blueprint() -> flask.Blueprint:
     return rq_api_bp
 
 
-def create_app(runs_root: str, redis_url: str, queue_name: str = "redisprep-demo") -> flask.Flask:
-    """The demo app: configures redisprep for ``redis_url`` (process-wide) and
-    registers the ``rq_api`` blueprint. Run ids are folders under ``runs_root``
-    (resolved by the app itself; workers get ``--runs-root``); jobs go to RQ
-    queue ``queue_name`` on DB 9 of ``redis_url``."""
+def create_app(
+    runs_root: str,
+    redis_url: str,
+    queue_name: str = "redisprep-demo",
+    events: Optional[bool] = None,
+) -> flask.Flask:
+    """The demo app: configures redisprep for ``redis_url`` (process-wide;
+    ``events``: publish invalidation events, ``None`` leaves ``REDISPREP_EVENTS``
+    in charge) and registers the ``rq_api`` blueprint. Run ids are folders under
+    ``runs_root`` (resolved by the app itself; workers get ``--runs-root``); jobs
+    go to RQ queue ``queue_name`` on DB 9 of ``redis_url``. ``REDISPREP_DEMO_STOP``
+    (a ``threading.Event``) ends the open event streams when set."""
     import flask
 
+    from .events import KEEPALIVE
+
     runs_root = os.path.abspath(runs_root)
-    _config.configure(redis_url)
+    _config.configure(redis_url, events=events)
     app = flask.Flask("redisprep._demo")
     app.config.update(
         REDISPREP_DEMO_RUNS_ROOT=runs_root,
         REDISPREP_DEMO_REDIS_URL=redis_url,
         REDISPREP_DEMO_QUEUE=queue_name,
+        REDISPREP_DEMO_STOP=threading.Event(),
+        REDISPREP_DEMO_SSE_KEEPALIVE=KEEPALIVE,
     )
     app.register_blueprint(rq_api_blueprint())
     return app
