@@ -345,3 +345,19 @@ def test_cli_subcommand_and_progress_on_a_terminal(tmp_path: Path, r13: Any) -> 
         check=False,
     )
     assert quiet.returncode == 1 and quiet.stderr == ""
+
+
+def test_keys_are_the_engines_for_any_run_name(tmp_path: Path) -> None:
+    """Each run's keys are the engine's own renders (values inserted literally)."""
+    from redisprep.audit import _ALL, _every_controller_rules
+
+    engine = _every_controller_rules(Rules.load())
+    auditor = Auditor()
+    try:
+        for name in [*GLOBBY, "a{b}c", "x y", "__redisprep_audit_run__x", "é"]:
+            wd = str(tmp_path / "runs" / name)
+            entries = auditor.entries_of(wd, name)
+            assert [e.file for e in entries] == engine.keys_for(_ALL, wd), name
+            assert {e.controller for e in entries} == set(Rules.load().controllers)
+    finally:
+        auditor.close()

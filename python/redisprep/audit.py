@@ -116,13 +116,19 @@ class FixResult:
 
 
 def _bulk(arg: str) -> bytes:
+    """One RESP bulk string."""
     raw = arg.encode("utf-8", "surrogateescape")
     return b"$%d\r\n%s\r\n" % (len(raw), raw)
 
 
-def _pack(cmd: list[str]) -> bytes:
-    """One command in RESP (an array of bulk strings)."""
-    return b"*%d\r\n" % len(cmd) + b"".join(_bulk(a) for a in cmd)
+_TTL = b"*2\r\n" + _bulk("TTL")
+_MGET = _bulk("MGET")
+
+# Placeholder values: the engine renders each template once with them, and each
+# run's keys are these renders with the run's values put in (literally, as the
+# engine does). Patterns are rendered per run by the engine (they glob-escape).
+_WD = "/__redisprep_audit_wd__/__redisprep_audit_run__"
+_RUN = "__redisprep_audit_run__"
 
 
 def run_target(wd: str) -> tuple[str, str]:
@@ -202,17 +208,17 @@ def classify(entry: Entry, value: Optional[bytes], ttl: Optional[int]) -> Entry:
         return entry
     entry.ttl = ttl if ttl is not None and ttl != -2 else None
     entry.cache_bytes = len(value)
-    entry.digest = hashlib.sha1(value).hexdigest()
     data = _read(entry.file)
     if data is None:
         entry.state = "orphan"
-        return entry
-    entry.file_bytes = len(data)
-    if data == value:
-        entry.state = "fresh"
     else:
+        entry.file_bytes = len(data)
+        if data == value:
+            entry.state = "fresh"
+            return entry
         entry.state = "stale"
         entry.first_difference, entry.differing_bytes = _diff(value, data)
+    entry.digest = hashlib.sha1(value).hexdigest()  # what --fix may delete
     return entry
 
 
@@ -230,6 +236,23 @@ class Auditor:
         self._render = _every_controller_rules(self.rules)
         self.skipped: list[Skipped] = []
         self._skipped_seen: set[tuple[str, str]] = set()
+        # (controller, its key rendered for _WD, split at _WD and then at _RUN)
+        self._templates: list[tuple[str, list[list[str]]]] = []
+        self._patterns = False
+        seen: set[str] = set()
+        for plan in self._render.explain(_ALL, _WD):
+            controller = str(plan["controller"])
+            self._patterns = self._patterns or bool(plan["patterns"])
+            for key in plan["keys"]:
+                if not key.startswith("/"):
+                    self._skip(
+                        controller,
+                        key.replace(_WD, "{wd}").replace(_RUN, "{run_id}"),
+                        "the key does not name a file",
+                    )
+                elif key not in seen:
+                    seen.add(key)
+                    self._templates.append((controller, [p.split(_RUN) for p in key.split(_WD)]))
         self.client: Any = _client._build(decode_responses=False, db=self.db)
         self._fix_script: Any = None
 
@@ -253,27 +276,26 @@ class Auditor:
     def entries_of(self, wd: str, run_id: str) -> list[Entry]:
         """The run's exact-key entries (state not read yet), then its pattern matches."""
         out: list[Entry] = []
-        seen: set[str] = set()
-        for plan in self._render.explain(_ALL, wd):
-            controller = str(plan["controller"])
-            for rendered in plan["keys"]:
-                if rendered in seen:
-                    continue
-                seen.add(rendered)
-                if not rendered.startswith("/"):
-                    self._skip(controller, rendered, "the key does not name a file")
-                    continue
-                key = self.stored_key(run_id, rendered)
-                out.append(Entry(run_id, wd, controller, key, rendered, "absent"))
-            for pattern in plan["patterns"]:
-                if self.cluster:
-                    self._skip(controller, pattern, "patterns are not used on the cluster layout")
-                    continue
-                for raw in self.client.scan_iter(match=pattern, count=1000):
-                    rendered = raw.decode("utf-8", "surrogateescape")
-                    if rendered not in seen and rendered.startswith("/"):
-                        seen.add(rendered)
-                        out.append(Entry(run_id, wd, controller, rendered, rendered, "absent"))
+        prefix = self.stored_key(run_id, "")
+        for controller, pieces in self._templates:
+            # wd.join(...) inserts the values literally: never re-scanned for placeholders
+            rendered = wd.join([run_id.join(p) for p in pieces])
+            out.append(Entry(run_id, wd, controller, prefix + rendered, rendered, "absent"))
+        if self._patterns:
+            seen = {e.file for e in out}
+            for plan in self._render.explain(_ALL, wd):
+                controller = str(plan["controller"])
+                for pattern in plan["patterns"]:
+                    if self.cluster:
+                        self._skip(
+                            controller, pattern, "patterns are not used on the cluster layout"
+                        )
+                        continue
+                    for raw in self.client.scan_iter(match=pattern, count=1000):
+                        rendered = raw.decode("utf-8", "surrogateescape")
+                        if rendered not in seen and rendered.startswith("/"):
+                            seen.add(rendered)
+                            out.append(Entry(run_id, wd, controller, rendered, rendered, "absent"))
         return out
 
     # --------------------------------------------------------------- audit
@@ -292,12 +314,15 @@ class Auditor:
 
     def _read_batch(self, runs: Sequence[RunAudit]) -> list[RunAudit]:
         """Per run one MGET and a TTL per key, every run of the batch in one pipeline."""
-        commands: list[list[str]] = []
+        commands: list[tuple[bytes, list[str]]] = []  # (RESP, the same as arguments)
         for run in runs:
             if run.entries:
                 keys = [e.key for e in run.entries]
-                commands.append(["MGET", *keys])
-                commands.extend(["TTL", k] for k in keys)
+                bulks = [_bulk(k) for k in keys]
+                commands.append(
+                    (b"*%d\r\n" % (len(keys) + 1) + _MGET + b"".join(bulks), ["MGET", *keys])
+                )
+                commands.extend((_TTL + b, ["TTL", k]) for b, k in zip(bulks, keys))
         replies = iter(self._pipeline(commands))
         for run in runs:
             if not run.entries:
@@ -308,13 +333,13 @@ class Auditor:
                 classify(e, value, int(ttl) if ttl is not None else None)
         return list(runs)
 
-    def _pipeline(self, commands: list[list[str]]) -> list[Any]:
+    def _pipeline(self, commands: list[tuple[bytes, list[str]]]) -> list[Any]:
         """The replies to ``commands``, sent in one pipelined write.
 
         The cluster goes through redis-py's cluster pipeline (it routes each
-        command to its slot's node). Standalone packs the commands itself and
-        reads the replies off one pooled connection: redis-py's own pipeline
-        spends ~10 us per command in Python, which is most of an audit's time
+        command to its slot's node). Standalone sends the packed commands itself
+        and reads the replies off one pooled connection: redis-py's own pipeline
+        spends ~10 us per command in Python, which was most of an audit's time
         (bench/bench_audit.py).
         """
         if self.cluster:
@@ -322,18 +347,17 @@ class Auditor:
                 # redis-py 6.x's own pipeline() passes an argument it deprecated
                 warnings.simplefilter("ignore", DeprecationWarning)
                 pipe = self.client.pipeline(transaction=False)
-            for cmd in commands:
+            for _, args in commands:
                 # (its .mget() is blocked in cluster pipelines; a run's keys share a slot)
-                pipe.execute_command(*cmd)
+                pipe.execute_command(*args)
             return list(pipe.execute())
-        payload = b"".join(_pack(cmd) for cmd in commands)
         pool = self.client.connection_pool
         try:
             conn = pool.get_connection()
         except TypeError:  # redis-py < 5.3 wants a command name
             conn = pool.get_connection("MGET")
         try:
-            conn.send_packed_command([payload])
+            conn.send_packed_command([b"".join(packed for packed, _ in commands)])
             return [conn.read_response() for _ in commands]
         except BaseException:
             conn.disconnect()  # unread replies must never reach the next user
