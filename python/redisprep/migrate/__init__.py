@@ -4,8 +4,9 @@ the ones proven safe.
 
 - :mod:`.scan` finds the calls (``ast``), :mod:`.edit` removes chosen ones byte-exactly;
 - :mod:`.index` parses the job and controller modules (nothing is imported),
-  :mod:`.values` evaluates names statically, :mod:`.trace` follows an endpoint to
-  its jobs and each job to the timestamps it sets;
+  :mod:`.values` evaluates names statically to the :mod:`.atoms` it knows,
+  :mod:`.blocks` groups a body's calls by branch, :mod:`.trace` follows an endpoint
+  to its jobs and each job to the timestamps it sets;
 - :mod:`.verdict` decides ``safe`` / ``covered`` / ``unsafe`` with the rules,
   :mod:`.analyse` runs it, :mod:`.report` and :mod:`.cli` print it.
 """

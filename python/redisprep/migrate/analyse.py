@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from .._redisprep import Rules
+from .atoms import task_value
 from .index import Module, Project
 from .scan import Finding
 from .trace import Trace, Tracer
-from .values import task_value
 from .verdict import Coverage, Verdict, judge
 
 __all__ = ["WorkerReport", "analyse", "worker_report", "worker_stamps"]

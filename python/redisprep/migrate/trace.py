@@ -27,14 +27,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .blocks import Block, Branches
-from .index import Module, Project
-from .values import (
+from .atoms import (
     Atom,
     Bound,
     Callback,
     Cls,
-    Evaluator,
     Ext,
     Frame,
     Func,
@@ -45,6 +42,9 @@ from .values import (
     Str,
     freeze,
 )
+from .blocks import Block, Branches
+from .index import Module, Project
+from .values import Evaluator
 
 __all__ = ["Chain", "Note", "Step", "Trace", "Tracer"]
 

@@ -13,192 +13,39 @@ resolves on the subclass. Anything else (a call's result from outside the tree,
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Optional
 
-from ..task import TaskEnum
-from .index import AnyFunc, Import, Module, Project, Scope
-
-__all__ = [
-    "FACTORIES",
-    "Atom",
-    "Bindings",
-    "Bound",
-    "Callback",
-    "Cls",
-    "Evaluator",
-    "Ext",
-    "Factory",
-    "Frame",
-    "Func",
-    "Inst",
-    "KwArgs",
-    "ModRef",
-    "Prep",
-    "PrepCls",
-    "Seq",
-    "Str",
-    "Task",
-    "TaskEnumRef",
-    "task_value",
-]
-
-FACTORIES = {"getInstance", "tryGetInstance", "getInstanceFromRunID"}
-_MAX_DEPTH = 40
-_MEMBERS = {m.name: str(m) for m in TaskEnum}
-_VALUES = {str(m) for m in TaskEnum}
-
-
-def task_value(name: str) -> str:
-    """The TaskEnum value of a member name (``fetch_rap_ts`` -> ``build_rap_ts``)."""
-    return _MEMBERS.get(name, name)
-
-
-@dataclass(eq=False)
-class Frame:
-    """One scope being evaluated: a module body, or a function called in a context."""
-
-    module: Module
-    scope: Scope
-    outer: Optional[Frame] = None
-    params: frozenset[str] = frozenset()
-    bindings: dict[str, frozenset[Atom]] = field(default_factory=dict)
-    cls: Optional[Cls] = None
-    """The class defining the function (for ``super()``)."""
-
-
-@dataclass(frozen=True)
-class Func:
-    module: Module
-    node: AnyFunc
-    outer: Optional[Frame]
-    cls: Optional[Cls] = None
-
-    @property
-    def qualname(self) -> str:
-        return f"{self.cls.node.name}.{self.node.name}" if self.cls else self.node.name
-
-    def where(self) -> str:
-        return self.module.where(self.node)
-
-
-@dataclass(frozen=True)
-class Cls:
-    module: Module
-    node: ast.ClassDef
-    outer: Optional[Frame]
-
-
-Bindings = tuple[tuple[str, frozenset["Atom"]], ...]
-
-
-@dataclass(frozen=True)
-class Inst:
-    cls: Cls
-    init: Bindings = ()
-
-
-@dataclass(frozen=True)
-class Bound:
-    func: Func
-    inst: Inst
-
-
-@dataclass(frozen=True)
-class ModRef:
-    module: Module
-
-
-@dataclass(frozen=True)
-class Ext:
-    """A name outside the analysed tree (``rq.Queue``, ``wepppy.nodb.core.Ron``...)."""
-
-    name: str
-
-
-@dataclass(frozen=True)
-class Factory:
-    """``Cls.getInstance`` (and friends): calling it gives an instance."""
-
-    cls: Union[Cls, PrepCls, Ext]
-
-
-@dataclass(frozen=True)
-class PrepCls:
-    pass
-
-
-@dataclass(frozen=True)
-class Prep:
-    pass
-
-
-@dataclass(frozen=True)
-class TaskEnumRef:
-    pass
-
-
-@dataclass(frozen=True)
-class Task:
-    value: str
-
-
-@dataclass(frozen=True)
-class Str:
-    value: str
-
-
-@dataclass(frozen=True)
-class Seq:
-    items: frozenset[Atom]
-
-
-@dataclass(frozen=True)
-class KwArgs:
-    """A ``**kwargs`` parameter: the keyword arguments it received."""
-
-    items: tuple[tuple[str, frozenset[Atom]], ...]
-
-    def get(self, name: str) -> frozenset[Atom]:
-        return frozenset().union(*(v for k, v in self.items if k == name))
-
-
-@dataclass(frozen=True)
-class Callback:
-    """``timestamp_on_success(tasks...)`` (redisprep.rq): stamps after the job succeeds."""
-
-    tasks: frozenset[str]
-    site: str
-    """``path:line`` of the ``timestamp_on_success(...)`` call."""
-
-
-Atom = Union[
-    Func,
-    Cls,
-    Inst,
+from .atoms import (
+    EMPTY,
+    FACTORIES,
+    Atom,
+    Bindings,
     Bound,
-    ModRef,
+    Callback,
+    Cls,
     Ext,
     Factory,
-    PrepCls,
-    Prep,
-    TaskEnumRef,
-    Task,
-    Str,
-    Seq,
+    Frame,
+    Func,
+    Inst,
     KwArgs,
-    Callback,
-]
-_EMPTY: frozenset[Atom] = frozenset()
+    ModRef,
+    Prep,
+    PrepCls,
+    Seq,
+    Str,
+    Task,
+    TaskEnumRef,
+    ext,
+    freeze,
+    is_task_name,
+    task_value,
+)
+from .index import Import, Module, Project
 
+__all__ = ["Evaluator"]
 
-def _ext(name: str) -> Atom:
-    last = name.rpartition(".")[2]
-    if last == "RedisPrep":
-        return PrepCls()
-    if last == "TaskEnum":
-        return TaskEnumRef()
-    return Ext(name)
+_MAX_DEPTH = 40
 
 
 class Evaluator:
@@ -242,13 +89,13 @@ class Evaluator:
         f: Optional[Frame] = frame
         while f is not None:
             if name in f.params:
-                return f.bindings.get(name, _EMPTY)
+                return f.bindings.get(name, EMPTY)
             if name in f.scope:
                 return self.scope_name(name, f)
             if f.outer is None:  # the module: ``from m import *`` last
                 return self.star_name(name, f.module, set())
             f = f.outer
-        return _EMPTY
+        return EMPTY
 
     def star_name(self, name: str, module: Module, seen: set[str]) -> frozenset[Atom]:
         """``name`` as bound by the ``from m import *`` of ``module`` (``__all__`` and the
@@ -266,7 +113,7 @@ class Evaluator:
             found = self.star_name(name, mod, seen)
             if found:
                 return found
-        return _EMPTY
+        return EMPTY
 
     def scope_name(self, name: str, frame: Frame) -> frozenset[Atom]:
         s = frame.scope
@@ -294,7 +141,7 @@ class Evaluator:
     def resolve_import(self, imp: Import) -> frozenset[Atom]:
         if imp.attr is None:
             mod = self.project.find(imp.module)
-            return frozenset([ModRef(mod) if mod else _ext(imp.module)])
+            return frozenset([ModRef(mod) if mod else ext(imp.module)])
         mod = self.project.find(imp.module) if imp.module else None
         if mod is not None and imp.attr in mod.scope:
             return self.scope_name(imp.attr, self.module_frame(mod))
@@ -305,7 +152,7 @@ class Evaluator:
         sub = self.project.find(f"{imp.module}.{imp.attr}")
         if sub is not None and sub.name.endswith(imp.attr):
             return frozenset([ModRef(sub)])
-        return frozenset([_ext(f"{imp.module}.{imp.attr}")])
+        return frozenset([ext(f"{imp.module}.{imp.attr}")])
 
     # ---------------------------------------------------------- attributes
 
@@ -353,7 +200,7 @@ class Evaluator:
         if isinstance(atom, (PrepCls, Ext)) and name in FACTORIES:
             return frozenset([Factory(atom)])
         if isinstance(atom, Ext):
-            return frozenset([_ext(f"{atom.name}.{name}")])
+            return frozenset([ext(f"{atom.name}.{name}")])
         if isinstance(atom, Task) and name in ("value", "name"):
             return frozenset([atom])
         if isinstance(atom, Cls):
@@ -368,7 +215,7 @@ class Evaluator:
                     return self.returns(m, atom, {})
                 return frozenset([Bound(m, atom)])
             return self._instance_attr(atom, name)
-        return _EMPTY
+        return EMPTY
 
     def _class_attr(self, cls: Cls, name: str) -> frozenset[Atom]:
         for c in self.mro(cls):
@@ -377,7 +224,7 @@ class Evaluator:
                 return self.scope_name(
                     name, Frame(c.module, scope, c.outer or self.module_frame(c.module))
                 )
-        return _EMPTY
+        return EMPTY
 
     def _instance_attr(self, inst: Inst, name: str) -> frozenset[Atom]:
         out: set[Atom] = set(self._class_attr(inst.cls, name))
@@ -430,7 +277,7 @@ class Evaluator:
             if isinstance(arg, ast.Starred):
                 spread = self.items(self.eval(arg.value, frame))
                 for p in positional[i:]:
-                    bindings[p] = bindings.get(p, _EMPTY) | spread
+                    bindings[p] = bindings.get(p, EMPTY) | spread
                 extra.update(spread)
                 break
             value = self.eval(arg, frame)
@@ -469,8 +316,8 @@ class Evaluator:
         if key in self._returns:
             return self._returns[key]
         if self.depth > _MAX_DEPTH:
-            return _EMPTY
-        self._returns[key] = _EMPTY  # recursion guard
+            return EMPTY
+        self._returns[key] = EMPTY  # recursion guard
         self.depth += 1
         try:
             frame = self.frame_for(func, inst, bindings)
@@ -554,7 +401,7 @@ class Evaluator:
     def eval(self, expr: ast.expr, frame: Frame) -> frozenset[Atom]:
         key = (id(expr), id(frame))
         if key in self._active or self.depth > _MAX_DEPTH:
-            return _EMPTY
+            return EMPTY
         self._active.add(key)
         self.depth += 1
         try:
@@ -597,7 +444,7 @@ class Evaluator:
             return self.items(base)
         if isinstance(e, (ast.Await, ast.Starred, ast.NamedExpr)):
             return self.eval(e.value, frame)
-        return _EMPTY
+        return EMPTY
 
     def tasks(self, atoms: frozenset[Atom]) -> set[str]:
         """The task values among ``atoms`` (members, and strings naming a task)."""
@@ -605,7 +452,7 @@ class Evaluator:
         for a in self.items(atoms):
             if isinstance(a, Task):
                 out.add(a.value)
-            elif isinstance(a, Str) and (a.value in _VALUES or a.value in _MEMBERS):
+            elif isinstance(a, Str) and is_task_name(a.value):
                 out.add(task_value(a.value))
         return out
 
@@ -620,10 +467,6 @@ def _exported(mod: Module) -> Optional[set[str]]:
                 if isinstance(e, ast.Constant) and isinstance(e.value, str)
             }
     return None
-
-
-def freeze(bindings: dict[str, frozenset[Atom]]) -> Bindings:
-    return tuple(sorted(bindings.items(), key=lambda kv: kv[0]))
 
 
 def _first_param(func: Func) -> Optional[str]:

@@ -22,9 +22,9 @@ from typing import Any, Optional
 
 from .._redisprep import Rules
 from ..task import TaskEnum
+from .atoms import task_value
 from .scan import Finding
 from .trace import Chain, Note, Trace
-from .values import task_value
 
 __all__ = ["REASONS", "VERDICTS", "Coverage", "Verdict", "judge", "unverified"]
 
