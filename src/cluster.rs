@@ -62,7 +62,7 @@ fn state() -> std::sync::MutexGuard<'static, State> {
 }
 
 fn check_pid(s: &mut State) {
-    let pid = std::process::id();
+    let pid = crate::pid::current();
     if s.pid != pid {
         for c in s.idle.drain(..) {
             // inherited across fork(): never touch the parent's sockets

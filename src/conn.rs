@@ -358,7 +358,7 @@ fn pool() -> std::sync::MutexGuard<'static, Pool> {
 
 /// Forget (never close or write to) connections inherited across `fork()`.
 fn check_pid(p: &mut Pool) {
-    let pid = std::process::id();
+    let pid = crate::pid::current();
     if p.pid != pid {
         for conn in p.idle.drain(..) {
             // The socket is shared with the parent: leak it rather than touch it.

@@ -157,7 +157,7 @@ pub fn write_atomic(
     let mut attempt = 0;
     let (tmp_path, mut file) = loop {
         let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
+        let tmp = dir.join(format!(".{name}.{}.{n}.tmp", crate::pid::current()));
         match OpenOptions::new().write(true).create_new(true).open(&tmp) {
             Ok(f) => break (tmp, f),
             Err(e) if e.kind() == ErrorKind::AlreadyExists && attempt < 8 => attempt += 1,

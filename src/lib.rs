@@ -11,6 +11,7 @@ pub mod errors;
 pub mod event;
 mod exec;
 pub mod paths;
+mod pid;
 pub mod preflight;
 pub mod prep;
 pub mod pyjson;

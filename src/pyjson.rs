@@ -3,10 +3,21 @@
 //! astral characters as surrogate pairs, lowercase hex), insertion order kept.
 
 /// Append `s` as a JSON string literal the way CPython's `json` module does.
+/// Runs of printable ASCII that need no escape are copied as one slice.
 pub fn push_str_literal(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    let plain = |b: u8| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\';
+    out.reserve(s.len() + 2);
     out.push('"');
-    for ch in s.chars() {
+    let mut rest = s;
+    loop {
+        let run = rest.bytes().position(|b| !plain(b)).unwrap_or(rest.len());
+        out.push_str(&rest[..run]);
+        rest = &rest[run..];
+        // `run` stopped at an ASCII byte or at the first byte of a multi-byte
+        // character: a character boundary either way.
+        let Some(ch) = rest.chars().next() else { break };
+        rest = &rest[ch.len_utf8()..];
         match ch {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -15,7 +26,6 @@ pub fn push_str_literal(out: &mut String, s: &str) {
             '\t' => out.push_str("\\t"),
             '\u{08}' => out.push_str("\\b"),
             '\u{0c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(ch),
             _ => {
                 let mut units = [0u16; 2];
                 for unit in ch.encode_utf16(&mut units) {
@@ -35,7 +45,7 @@ pub fn dumps_pairs<'a, I>(pairs: I) -> String
 where
     I: IntoIterator<Item = (&'a str, &'a str)>,
 {
-    let mut out = String::with_capacity(256);
+    let mut out = String::with_capacity(4096); // a wepppy dump is about 2 KB
     out.push('{');
     let mut first = true;
     for (k, v) in pairs {
@@ -64,6 +74,12 @@ mod tests {
     fn separators_and_order() {
         let s = dumps_pairs([("b", "1"), ("a", "2")]);
         assert_eq!(s, r#"{"b": "1", "a": "2"}"#);
+    }
+
+    #[test]
+    fn plain_runs_between_escapes() {
+        let s = dumps_pairs([("timestamps:a", "x\"y\\zé"), ("é", "")]);
+        assert_eq!(s, r#"{"timestamps:a": "x\"y\\z\u00e9", "\u00e9": ""}"#);
     }
 
     #[test]
