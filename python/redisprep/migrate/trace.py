@@ -195,7 +195,7 @@ class Tracer:
                 found = func
                 if not name.count(".") or cls is not None:
                     return found
-            outer = self.ev.frame_for(func, None, {})
+            outer = self.ev.frame_for(func, {})
             cls = None
             body = node.body
 
@@ -210,15 +210,14 @@ class Tracer:
             return Trace()
         self._stack.add(key)
         try:
-            trace = self._walk(func, inst, bindings)
+            trace = self._walk(func, bindings)
         finally:
             self._stack.discard(key)
         self._memo[key] = trace
         return trace
 
-    def _walk(
-        self, func: Func, inst: Optional[Inst], bindings: dict[str, frozenset[Atom]]
-    ) -> Trace:
+    def _walk(self, func: Func, bindings: dict[str, frozenset[Atom]]) -> Trace:
+        """One function's trace (``self`` is in ``bindings`` when it is a method call)."""
         trace = Trace()
         outer = func.outer or self.ev.module_frame(func.module)
         for d in func.node.decorator_list:
@@ -227,7 +226,7 @@ class Tracer:
                 for task in sorted(self.ev.tasks(atoms)):
                     step = Step("decorator", f"@timestamps({task})", func.module.where(d))
                     trace.add("timestamp", task, (step,))
-        frame = self.ev.frame_for(func, inst, bindings)
+        frame = self.ev.frame_for(func, bindings)
         self._run(func.module.structure_of(func.node), frame, trace)
         return trace
 
@@ -261,7 +260,7 @@ class Tracer:
             self._enqueue(call, 2, frame, trace, site)
             return
         children: list[tuple[Trace, Step]] = []
-        for func, inst in self._targets(callee, call):
+        for func, inst in self._targets(callee):
             if func.node.name == "enqueue_recorded":
                 self._enqueue(call, 2, frame, trace, site)
                 return
@@ -287,9 +286,7 @@ class Tracer:
             return False
         return name.split(".", 1)[0] in self.project.top_packages
 
-    def _targets(
-        self, callee: frozenset[Atom], call: ast.Call
-    ) -> list[tuple[Func, Optional[Inst]]]:
+    def _targets(self, callee: frozenset[Atom]) -> list[tuple[Func, Optional[Inst]]]:
         out: list[tuple[Func, Optional[Inst]]] = []
         for a in sorted(callee, key=_order):
             if isinstance(a, Func):
@@ -385,7 +382,7 @@ class Tracer:
         stamps = sorted({(t, a.site) for a in atoms if isinstance(a, Callback) for t in a.tasks})
         callbacks = [
             (self.follow(func, inst, {}), Step("on_success", func.qualname, site, func.where()))
-            for func, inst in self._targets(frozenset(atoms), call)
+            for func, inst in self._targets(frozenset(atoms))
         ]
         for i, (original, step) in enumerate(children):  # runs after each successful job
             child = original.copy()
@@ -404,7 +401,7 @@ class Tracer:
             mod_name, _, fn = atom.value.rpartition(".")
             mod = self.project.find(mod_name)
             if mod is not None:
-                for a in self.ev.attr(ModRef(mod), fn, self.ev.module_frame(mod)):
+                for a in self.ev.attr(ModRef(mod), fn):
                     if isinstance(a, Func):
                         return a, None
         return None, None

@@ -68,9 +68,7 @@ class Evaluator:
             self._module_frames[module.name] = f
         return f
 
-    def frame_for(
-        self, func: Func, inst: Optional[Inst], bindings: dict[str, frozenset[Atom]]
-    ) -> Frame:
+    def frame_for(self, func: Func, bindings: dict[str, frozenset[Atom]]) -> Frame:
         a = func.node.args
         params = {p.arg for p in [*a.posonlyargs, *a.args, *a.kwonlyargs]}
         params.update(p.arg for p in (a.vararg, a.kwarg) if p is not None)
@@ -187,7 +185,7 @@ class Evaluator:
                 return Func(c.module, node, c.outer, c)
         return None
 
-    def attr(self, atom: Atom, name: str, frame: Frame) -> frozenset[Atom]:
+    def attr(self, atom: Atom, name: str) -> frozenset[Atom]:
         if isinstance(atom, ModRef):
             if name in atom.module.scope:
                 return self.scope_name(name, self.module_frame(atom.module))
@@ -242,7 +240,7 @@ class Evaluator:
                 func = Func(c.module, node, c.outer, c)
                 bindings = dict(inst.init) if node.name == "__init__" else {}
                 self._bind_self(func, inst, bindings)
-                frame = self.frame_for(func, inst, bindings)
+                frame = self.frame_for(func, bindings)
                 for v in values:
                     out.update(self.eval(v, frame))
         return frozenset(out)
@@ -320,7 +318,7 @@ class Evaluator:
         self._returns[key] = EMPTY  # recursion guard
         self.depth += 1
         try:
-            frame = self.frame_for(func, inst, bindings)
+            frame = self.frame_for(func, bindings)
             out: set[Atom] = set()
             for r in frame.scope.returns:
                 out.update(self.eval(r, frame))
@@ -416,7 +414,7 @@ class Evaluator:
         if isinstance(e, ast.Attribute):
             out: set[Atom] = set()
             for atom in self.eval(e.value, frame):
-                out.update(self.attr(atom, e.attr, frame))
+                out.update(self.attr(atom, e.attr))
             return frozenset(out)
         if isinstance(e, ast.Call):
             return self.call_value(e, frame)

@@ -118,17 +118,23 @@ class Coverage:
         known = set(rules.tasks) | {str(m) for m in TaskEnum}
         self._base = {f"timestamps:{t}": "1000" for t in sorted(known)}
         self._base.update({"attrs:has_sbs": "true", "attrs:sbs_required": "true"})
+        self._checks: dict[tuple[str, str], Optional[str]] = {}
 
     def missing(self, x: str, y: str) -> list[str]:
         have = set(self.rules.controllers_for(y))
         return [c for c in self.rules.controllers_for(x) if c not in have]
 
     def check(self, x: str, y: str) -> Optional[str]:
-        before = dict(self._base, **{f"timestamps:{x}": "3000", f"timestamps:{y}": "2000"})
-        after = dict(self._base, **{f"timestamps:{x}": "2000", f"timestamps:{y}": "3000"})
-        c1 = self.rules.evaluate_checks(before)["checklist"]
-        c2 = self.rules.evaluate_checks(after)["checklist"]
-        return next((c for c in c1 if c1[c] and not c2.get(c, True)), None)
+        """The first check that is true while X is newer than Y and false once Y is
+        newer (evaluated once per pair: every call clearing X after a job stamping Y
+        asks the same question)."""
+        if (x, y) not in self._checks:
+            before = dict(self._base, **{f"timestamps:{x}": "3000", f"timestamps:{y}": "2000"})
+            after = dict(self._base, **{f"timestamps:{x}": "2000", f"timestamps:{y}": "3000"})
+            c1 = self.rules.evaluate_checks(before)["checklist"]
+            c2 = self.rules.evaluate_checks(after)["checklist"]
+            self._checks[x, y] = next((c for c in c1 if c1[c] and not c2.get(c, True)), None)
+        return self._checks[x, y]
 
     def cascade(self, y: str, x: str) -> Optional[list[str]]:
         """The shortest cascade path ``y -> ... -> x`` in the rules, if any."""
