@@ -5,10 +5,11 @@
                                    failure, error or skip
 
 The wheel: one cp39-abi3 manylinux wheel whose glibc fits this machine's, holding
-the native module, its stub, py.typed, the rules and the schema (byte-identical to
-python/redisprep/rules/), no tests, and the metadata classifiers. The sdist: what a
-build from source needs (Cargo.toml + Cargo.lock, src/, pyproject.toml, the Python
-package with its stub, py.typed, the rules and the schema).
+the native module, its stub, py.typed, the rules and the schema as redisprep/rules/
+(byte-identical to the top-level rules/, their source of truth), no tests, and the
+metadata classifiers. The sdist: what a build from source needs (Cargo.toml +
+Cargo.lock, build.rs, src/, pyproject.toml, the Python package with its stub and
+py.typed, rules/ with the rules and the schema, and no second copy of them).
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ def check_wheel(path: Path) -> None:
         if stray or tests:
             fail(f"wheel holds files it should not: {stray + tests}")
         for r in RULES:
-            if z.read(f"redisprep/rules/{r}") != (ROOT / "python/redisprep/rules" / r).read_bytes():
-                fail(f"wheel's {r} differs from python/redisprep/rules/{r}")
+            if z.read(f"redisprep/rules/{r}") != (ROOT / "rules" / r).read_bytes():
+                fail(f"wheel's {r} differs from rules/{r}")
         meta = Parser().parsestr(z.read(f"redisprep-{m['ver']}.dist-info/METADATA").decode())
     classifiers = meta.get_all("Classifier") or []
     versions = sorted(
@@ -90,16 +91,20 @@ def check_sdist(path: Path) -> None:
     want = [
         "Cargo.toml",
         "Cargo.lock",
+        "build.rs",
         "pyproject.toml",
         "src/lib.rs",
         "python/redisprep/__init__.py",
         "python/redisprep/_redisprep.pyi",
         "python/redisprep/py.typed",
-        *(f"python/redisprep/rules/{r}" for r in RULES),
+        *(f"rules/{r}" for r in RULES),
     ]
     missing = [n for n in want if n not in names]
     if missing:
         fail(f"sdist lacks {missing}")
+    copies = sorted(n for n in names if n.endswith(RULES) and not n.startswith("rules/"))
+    if copies:
+        fail(f"sdist holds a second copy of the rules: {copies}")
     junk = [n for n in names if n.startswith(("target/", ".venv/")) or n.endswith(".so")]
     if junk:
         fail(f"sdist holds build output: {junk[:5]}")

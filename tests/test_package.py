@@ -6,6 +6,8 @@ import importlib.resources
 
 import redisprep
 
+RULES = "cache_invalidation_rules.json"
+
 
 def test_exports_are_importable() -> None:
     for name in redisprep.__all__:
@@ -16,6 +18,18 @@ def test_py_typed_and_stub_ship() -> None:
     files = importlib.resources.files("redisprep")
     assert files.joinpath("py.typed").is_file()
     assert files.joinpath("_redisprep.pyi").is_file()
+
+
+def test_packaged_rules_are_the_rules_folder() -> None:
+    """The package's rules/ (staged from the top-level rules/ by build.rs: into the
+    wheel, or into python/ by ``maturin develop``) is byte-identical to its source."""
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent / "rules"
+    packaged = importlib.resources.files("redisprep").joinpath("rules")
+    for name in ("cache_invalidation_rules.json", "cache_invalidation_rules.schema.json"):
+        assert packaged.joinpath(name).read_bytes() == (root / name).read_bytes(), name
+    assert Path(redisprep.rules_path()).read_bytes() == (root / RULES).read_bytes()
 
 
 def test_version_matches_cargo() -> None:

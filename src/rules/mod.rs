@@ -13,9 +13,9 @@ pub use template::RunVars;
 
 use crate::errors::CoreResult;
 
-/// The packaged default rules, compiled in so they are always available.
-pub const BUILTIN_TEXT: &str =
-    include_str!("../../python/redisprep/rules/cache_invalidation_rules.json");
+/// The default rules, compiled in from the top-level `rules/` folder (their source of
+/// truth, also shipped in the wheel) so they are always available.
+pub const BUILTIN_TEXT: &str = include_str!("../../rules/cache_invalidation_rules.json");
 /// `Rules::source` of the packaged default.
 pub const BUILTIN_SOURCE: &str = "builtin:cache_invalidation_rules.json";
 
