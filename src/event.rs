@@ -4,64 +4,11 @@
 //! write, no extra round trip). Its payload must carry the checklist of the
 //! hash *after* the write, which only Redis sees at that point, so the checks
 //! are evaluated there: a small Lua interpreter of the rules' check data (the
-//! same primitives as [`crate::preflight`], compiled to compact JSON by
-//! [`checks_spec`]) runs inside the transaction, reads the hash and publishes
-//! `{...prefix, "checklist": {name: bool, ...}}`. Tests compare its output
+//! same primitives as [`crate::preflight`], compiled to compact JSON at load
+//! by [`crate::rules::checks::checks_spec`] and carried in
+//! `Rules::checks_spec`) runs inside the transaction, reads the hash and
+//! publishes `{...prefix, "checklist": {name: bool, ...}}`. Tests compare its output
 //! with `preflight()` on the same hashes (tests/test_events.py).
-
-use serde_json::{json, Value as Json};
-
-use crate::rules::{Check, Group, Operand};
-
-fn operand(op: &Operand) -> Json {
-    match op {
-        Operand::Task(t) => json!(["t", t]),
-        Operand::Group(g) => json!(["g", g]),
-    }
-}
-
-fn check(c: &Check) -> Json {
-    match c {
-        Check::Exists(f) => json!(["exists", f]),
-        Check::NonEmpty(f) => json!(["nonempty", f]),
-        Check::Equals { field, value } => json!(["eq", field, value]),
-        Check::Newer {
-            subject,
-            others,
-            all,
-        } => json!([
-            "newer",
-            operand(subject),
-            others.iter().map(operand).collect::<Vec<_>>(),
-            all
-        ]),
-        Check::All(cs) => json!(["all", cs.iter().map(check).collect::<Vec<_>>()]),
-        Check::Any(cs) => json!(["any", cs.iter().map(check).collect::<Vec<_>>()]),
-        Check::Not(inner) => json!(["not", check(inner)]),
-    }
-}
-
-/// The rules' checks and groups as the compact JSON the Lua evaluator reads:
-/// `{"groups": {name: ["max"|"first", [operand...]]}, "checks": [[name, check]...]}`.
-pub fn checks_spec(groups: &[(String, Group)], checks: &[(String, Check)]) -> String {
-    let groups: serde_json::Map<String, Json> = groups
-        .iter()
-        .map(|(name, g)| {
-            let v = match g {
-                Group::Max(ops) => json!(["max", ops.iter().map(operand).collect::<Vec<_>>()]),
-                Group::FirstPresent(ops) => {
-                    json!(["first", ops.iter().map(operand).collect::<Vec<_>>()])
-                }
-            };
-            (name.clone(), v)
-        })
-        .collect();
-    let checks: Vec<Json> = checks
-        .iter()
-        .map(|(name, c)| json!([name, check(c)]))
-        .collect();
-    json!({"groups": groups, "checks": checks}).to_string()
-}
 
 /// Lua: `checklist_event(hash_key, prefix, spec)` returns the event payload:
 /// `prefix` (a JSON object) with `"checklist"` appended, evaluated on the hash
@@ -170,7 +117,7 @@ end
 }
 
 /// Standalone layout: `EVAL` inside the MULTI, after the write.
-/// KEYS[1] = hash; ARGV = channel, prefix, spec. Returns PUBLISH's reply.
+/// `KEYS[1]` = hash; `ARGV` = channel, prefix, spec. Returns PUBLISH's reply.
 pub const PUBLISH_LUA: &str = concat!(
     checklist_lua!(),
     "return redis.call('PUBLISH', ARGV[1], checklist_event(KEYS[1], ARGV[2], ARGV[3]))\n"

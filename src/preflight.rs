@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use crate::rules::model::MAX_GROUP_DEPTH;
 use crate::rules::{Check, Group, Operand, Rules};
 
 /// The checklist for one run.
@@ -11,6 +12,9 @@ pub struct Preflight {
     pub checklist: Vec<(String, bool)>,
     /// For checks that are false (only when asked): why, for a person.
     pub reasons: Vec<(String, Vec<String>)>,
+    /// The groups (`@name`) the reasons mention, and the groups those use,
+    /// as indices into `Rules::groups` in file order (only when asked).
+    pub groups: Vec<usize>,
     pub lock_statuses: Vec<(String, bool)>,
     pub last_modified: Option<i64>,
 }
@@ -67,7 +71,7 @@ impl<'a> Eval<'a> {
                 let Some(&i) = self.rules.group_index.get(g) else {
                     return Val::Raw(None);
                 };
-                if depth > 64 {
+                if depth > MAX_GROUP_DEPTH {
                     return Val::Raw(None);
                 }
                 match &self.rules.groups[i].1 {
@@ -86,7 +90,7 @@ impl<'a> Eval<'a> {
         }
     }
 
-    fn check(&self, c: &Check, why: &mut Option<Vec<String>>) -> bool {
+    fn check(&self, c: &Check, why: &mut Option<Notes>) -> bool {
         match c {
             Check::Exists(f) => {
                 let ok = self.hash.contains_key(f.as_str());
@@ -135,6 +139,7 @@ impl<'a> Eval<'a> {
                     let failing: Vec<_> = results.iter().filter(|r| !r.2).collect();
                     if *all {
                         for (o, v, _) in failing {
+                            self.mention(why, [subject, *o]);
                             note(why, || {
                                 format!(
                                     "{} ({}) is not newer than {} ({})",
@@ -146,6 +151,7 @@ impl<'a> Eval<'a> {
                             });
                         }
                     } else {
+                        self.mention(why, failing.iter().map(|r| r.0).chain([subject]));
                         note(why, || {
                             let list: Vec<String> = failing
                                 .iter()
@@ -173,11 +179,12 @@ impl<'a> Eval<'a> {
                 ok
             }
             Check::Any(cs) => {
-                let mut sub: Option<Vec<String>> = why.as_ref().map(|_| Vec::new());
+                let mut sub: Option<Notes> = why.as_ref().map(|_| Notes::default());
                 let ok = cs.iter().any(|c| self.check(c, &mut sub));
                 if !ok {
                     if let (Some(w), Some(s)) = (why.as_mut(), sub) {
-                        w.push(format!("none of: {}", s.join("; ")));
+                        w.lines.push(format!("none of: {}", s.lines.join("; ")));
+                        w.groups.extend(s.groups);
                     }
                 }
                 ok
@@ -193,9 +200,31 @@ impl<'a> Eval<'a> {
     }
 }
 
-fn note(why: &mut Option<Vec<String>>, f: impl FnOnce() -> String) {
+impl Eval<'_> {
+    /// Record the groups among `ops` that a reason is about to name.
+    fn mention<'o>(&self, why: &mut Option<Notes>, ops: impl IntoIterator<Item = &'o Operand>) {
+        if let Some(w) = why {
+            for op in ops {
+                if let Operand::Group(g) = op {
+                    if let Some(&i) = self.rules.group_index.get(g) {
+                        w.groups.push(i);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The explanation of one check being built: reasons, and the groups they name.
+#[derive(Default)]
+struct Notes {
+    lines: Vec<String>,
+    groups: Vec<usize>,
+}
+
+fn note(why: &mut Option<Notes>, f: impl FnOnce() -> String) {
     if let Some(w) = why {
-        w.push(f());
+        w.lines.push(f());
     }
 }
 
@@ -212,14 +241,17 @@ pub fn evaluate(rules: &Rules, hash: &[(String, String)], explain: bool) -> Pref
         ts,
     };
     let mut out = Preflight::default();
+    let mut named_groups: Vec<usize> = Vec::new();
     for (name, check) in &rules.checks {
-        let mut why = explain.then(Vec::new);
+        let mut why = explain.then(Notes::default);
         let ok = ev.check(check, &mut why);
         out.checklist.push((name.clone(), ok));
         if let (false, Some(w)) = (ok, why) {
-            out.reasons.push((name.clone(), w));
+            out.reasons.push((name.clone(), w.lines));
+            named_groups.extend(w.groups);
         }
     }
+    out.groups = rules.groups_with_dependencies(&named_groups);
     out.lock_statuses = hash
         .iter()
         .filter_map(|(k, v)| {
@@ -336,5 +368,78 @@ mod tests {
                 .any(|r| r == "@W (5) is not newer than build_climate (9)"),
             "{wepp:?}"
         );
+    }
+
+    #[test]
+    fn explanations_name_the_groups_their_reasons_use() {
+        let rules = load::from_str(BUILTIN_TEXT, BUILTIN_SOURCE).unwrap();
+        let names = |p: &Preflight| -> Vec<String> {
+            p.groups
+                .iter()
+                .map(|&i| rules.groups[i].0.clone())
+                .collect()
+        };
+        let hash = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (format!("timestamps:{k}"), v.to_string()))
+                .collect()
+        };
+        // wepp fails against build_climate ("@W (5) is not newer than ..."), outlet
+        // and dss_export fail on their groups too.
+        let p = evaluate(
+            &rules,
+            &hash(&[("run_wepp_watershed", "5"), ("build_climate", "9")]),
+            true,
+        );
+        assert_eq!(names(&p), ["W", "outlet_time", "dss_inputs"]);
+        let p = evaluate(&rules, &hash(&[]), false);
+        assert!(p.groups.is_empty(), "not asked: no groups");
+        // Only the failing comparisons are named: observed is newer than
+        // build_landuse and build_climate, not than build_soils and @W.
+        let p = evaluate(
+            &rules,
+            &hash(&[
+                ("build_channels", "1"),
+                ("set_outlet", "2"),
+                ("abstract_watershed", "2"),
+                ("build_landuse", "3"),
+                ("build_soils", "5"),
+                ("build_climate", "3"),
+                ("run_wepp_watershed", "6"),
+                ("run_observed", "4"),
+            ]),
+            true,
+        );
+        let observed = &p.reasons.iter().find(|r| r.0 == "observed").unwrap().1;
+        assert_eq!(
+            observed,
+            &[
+                "run_observed (4) is not newer than build_soils (5)".to_string(),
+                "run_observed (4) is not newer than @W (6)".to_string()
+            ]
+        );
+        assert_eq!(names(&p), ["W", "dss_inputs"]);
+    }
+
+    #[test]
+    fn nested_groups_are_spelled_out_with_their_dependencies() {
+        let text = r#"{"version": 1, "controllers": {}, "tasks": {},
+          "groups": {"inner": {"max": ["a", "b"]}, "outer": {"first_present": ["@inner", "c"]}, "unused": {"max": ["a"]}},
+          "checks": {"x": {"any": [{"newer": "d", "than_all": ["@outer"]}, {"exists": "f"}]}}}"#;
+        let rules = load::from_str(text, "t").unwrap();
+        let pairs = vec![
+            ("timestamps:d".to_string(), "1".to_string()),
+            ("timestamps:a".to_string(), "3".to_string()),
+        ];
+        let p = evaluate(&rules, &pairs, true);
+        assert_eq!(
+            p.reasons,
+            [(
+                "x".to_string(),
+                vec!["none of: d (1) is not newer than @outer (3); f is missing".to_string()]
+            )]
+        );
+        assert_eq!(p.groups, [0, 1]);
     }
 }

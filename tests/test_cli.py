@@ -307,6 +307,55 @@ def test_preflight_prints_checklist_with_reasons(run_dir: Path, r0: redis.Redis[
     assert Path(prep.dump_filepath).read_bytes() == dump_before
 
 
+def _label(check: str, task: Optional[str]) -> str:
+    by_value = {str(m): m for m in TaskEnum}
+    member = by_value.get(task or "")
+    if member is None:  # a check on no task: the member named like it (sbs_map)
+        member = next((m for m in TaskEnum if m.name.endswith("_" + check)), None)
+    return f"{member.emoji()} {member.label()}" if member else ""
+
+
+def test_preflight_text_is_the_rust_evaluators_explanation(
+    run_dir: Path, r0: redis.Redis[str]
+) -> None:
+    """Every line between the header and the totals renders ``Rules.explain_checks``
+    on the run's hash: the check, its task, the evaluator's reasons, its groups."""
+    prep = RedisPrep.getInstance(str(run_dir))
+    _stamp(
+        prep,
+        {
+            TaskEnum.build_channels: 5,
+            TaskEnum.find_outlet: 4,
+            TaskEnum.abstract_watershed: 10,
+            TaskEnum.build_soils: 12,
+            TaskEnum.run_wepp_watershed: 11,
+            TaskEnum.dss_export: 3,
+        },
+    )
+    report = Rules.load().explain_checks(r0.hgetall(prep.run_id))
+    width = max(len(c) for c in report["checklist"])
+    want = []
+    for check, ok in report["checklist"].items():
+        want.append(
+            f"  {'✓' if ok else '✗'} {check:<{width}}  {_label(check, report['tasks'][check])}"
+        )
+        want.extend(f"      {check}: {r}" for r in report["explain"].get(check, []))
+    assert report["groups"]  # @W, @outlet_time, @dss_inputs are named by the reasons
+    want.append("")
+    want.extend(f"  @{g} = {json.dumps(d)}" for g, d in sorted(report["groups"].items()))
+    p = run_cli("preflight", str(run_dir))
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    body = lines[lines.index("") + 1 : lines.index("") + 1 + len(want)]
+    assert body == want
+    passed = sum(report["checklist"].values())
+    assert lines[-1] == f"{passed}/{len(report['checklist'])} checks pass"
+    doc = json.loads(run_cli("preflight", str(run_dir), "--json").stdout)
+    assert {k: doc[k] for k in ("checklist", "explain", "last_modified", "lock_statuses")} == {
+        k: report[k] for k in ("checklist", "explain", "last_modified", "lock_statuses")
+    }
+
+
 def test_preflight_json(run_dir: Path) -> None:
     prep = RedisPrep.getInstance(str(run_dir))
     _stamp(prep, {TaskEnum.abstract_watershed: 10, TaskEnum.build_climate: 11})

@@ -341,6 +341,63 @@ def test_explain_says_why_checks_are_false(prep: RedisPrep, r0: redis.Redis[str]
     assert any("has_sbs" in r for r in explain["sbs_map"])
 
 
+def _groups_used(doc: dict[str, Any], named: set[str]) -> set[str]:
+    """``named`` and every group they use, through other groups (from the raw JSON)."""
+    out: set[str] = set()
+    todo = list(named)
+    while todo:
+        g = todo.pop()
+        if g not in out:
+            out.add(g)
+            for ops in doc["groups"][g].values():
+                todo.extend(o[1:] for o in ops if o.startswith("@"))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(h=prep_hashes())
+def test_explain_checks_is_the_evaluators_explanation(h: dict[str, str]) -> None:
+    """``Rules.explain_checks`` (what ``preflight`` in the CLI prints) is the
+    evaluator's explained result, plus each check's task and the groups its
+    reasons name, written as in the rules file."""
+    rules = Rules.load()
+    report = rules.explain_checks(h)
+    tasks, groups = report.pop("tasks"), report.pop("groups")
+    assert report == rules.evaluate_checks(h, explain=True)
+    assert report == rules.evaluate_checks(list(h.items()), explain=True)
+    assert list(tasks) == CHECK_NAMES
+    reasons = [r for rs in report["explain"].values() for r in rs]
+    named = {g for g in RULES_DOC["groups"] if any(f"@{g} " in r for r in reasons)}
+    assert set(groups) == _groups_used(RULES_DOC, named)
+    assert groups == {g: RULES_DOC["groups"][g] for g in groups}
+
+
+def test_explain_checks_names_tasks_and_nested_groups() -> None:
+    groups = {**RULES_DOC["groups"], "late": {"max": ["@W", "run_debris"]}}
+    checks = {
+        "flag": {"equals": {"field": "attrs:has_sbs", "value": "true"}},
+        "after": {"not": {"newer": "@late", "than_any": ["dss_export"]}},
+        "either": {"any": [{"exists": "attrs:x"}, {"non_empty": "timestamps:build_soils"}]},
+    }
+    rules = Rules.from_json(with_checks(groups=groups, checks=checks))
+    report = rules.explain_checks({f"{T}run_wepp": "5", f"{T}dss_export": "4"})
+    assert report["tasks"] == {"flag": None, "after": "run_wepp_watershed", "either": "build_soils"}
+    assert report["explain"] == {
+        "flag": ['attrs:has_sbs is missing (expected "true")'],
+        "after": ["negated condition holds"],
+        "either": ["none of: attrs:x is missing; timestamps:build_soils is missing or empty"],
+    }
+    assert report["groups"] == {}  # "negated condition holds" names no group
+    report = rules.explain_checks({f"{T}dss_export": "4", "attrs:x": ""})
+    assert report["checklist"] == {"flag": False, "after": True, "either": True}
+    checks["after"] = {"newer": "dss_export", "than_all": ["@late"]}
+    rules = Rules.from_json(with_checks(groups=groups, checks=checks))
+    report = rules.explain_checks({f"{T}run_wepp": "5", f"{T}dss_export": "4"})
+    assert report["explain"]["after"] == ["dss_export (4) is not newer than @late (5)"]
+    assert report["tasks"]["after"] == "dss_export"
+    assert report["groups"] == {"W": groups["W"], "late": groups["late"]}
+
+
 # -- round trips ---------------------------------------------------------------------------
 
 

@@ -200,61 +200,17 @@ def _cmd_rules_graph(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------- preflight
 
 
-def _rules_document(rules: Rules) -> dict[str, Any]:
-    """The raw JSON of ``rules`` (to name the task behind each check); ``{}`` if unreadable."""
-    path = rules.source
-    if path.startswith("builtin:"):
-        from . import rules_path
-
-        path = rules_path()
-    try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-    except (OSError, ValueError):
-        return {}
-    return doc if isinstance(doc, dict) else {}
-
-
-def _check_task(check: str, expr: Any, groups: dict[str, Any]) -> Optional[TaskEnum]:
-    """The task a check is about: the first task its expression names, else a
-    TaskEnum member named like the check (``sbs_map`` -> ``init_sbs_map``)."""
-
-    def first(e: Any, depth: int = 0) -> Optional[str]:
-        if depth > 16:
-            return None
-        if isinstance(e, str):
-            if e.startswith("@"):
-                g = groups.get(e[1:])
-                if isinstance(g, dict):
-                    for ops in g.values():
-                        if isinstance(ops, list) and ops:
-                            return first(ops[0], depth + 1)
-                return None
-            return e.split(":", 1)[1] if e.startswith("timestamps:") else e
-        if isinstance(e, dict):
-            if "newer" in e:
-                return first(e["newer"], depth + 1)
-            for k in ("exists", "non_empty"):
-                if isinstance(e.get(k), str) and e[k].startswith("timestamps:"):
-                    return str(e[k]).split(":", 1)[1]
-            for k in ("all", "any"):
-                if isinstance(e.get(k), list):
-                    for sub in e[k]:
-                        t = first(sub, depth + 1)
-                        if t is not None:
-                            return t
-            if "not" in e:
-                return first(e["not"], depth + 1)
-        return None
-
-    by_value = {str(m): m for m in TaskEnum}
-    task = first(expr)
-    if task is not None and task in by_value:
-        return by_value[task]
-    for m in TaskEnum:
-        if check in (m.name, str(m)) or m.name.endswith("_" + check):
-            return m
-    return None
+def _check_label(check: str, task: Optional[str]) -> str:
+    """``☁️ Build Climate`` for the task a check is about (as the Rust evaluator names
+    it), else for a TaskEnum member named like the check (``sbs_map`` ->
+    ``init_sbs_map``); ``""`` when neither is a TaskEnum member."""
+    member = next((m for m in TaskEnum if str(m) == task), None) if task else None
+    if member is None:
+        member = next(
+            (m for m in TaskEnum if check in (m.name, str(m)) or m.name.endswith("_" + check)),
+            None,
+        )
+    return f"{member.emoji()} {member.label()}" if member else ""
 
 
 def _fmt_time(value: Optional[int]) -> str:
@@ -274,6 +230,7 @@ def _cmd_preflight(args: argparse.Namespace) -> int:
     wd = os.path.abspath(args.wd)  # `preflight .` inside a run folder names the run
     prep = RedisPrep(wd, _init=False)  # read-only: no attrs:loaded write, no dump
     fields = dict(prep._hgetall())
+    checked = fields
     source = f"Redis hash {prep.hash_key!r}"
     rules = active_rules() or Rules.load()
     if fields.get("attrs:loaded") != "true" and os.path.exists(prep.dump_filepath):
@@ -286,43 +243,40 @@ def _cmd_preflight(args: argparse.Namespace) -> int:
             raise _UsageError(f"{prep.dump_filepath}: cannot read: {e}") from None
         if not isinstance(dumped, dict):
             raise _UsageError(f"{prep.dump_filepath}: not a JSON object")
-        result = rules.evaluate_checks({str(k): str(v) for k, v in dumped.items()}, explain=True)
+        checked = {str(k): str(v) for k, v in dumped.items()}
         source = f"{prep.dump_filepath} (the Redis hash is not loaded)"
-    else:
-        result = prep.preflight(explain=True)
+    # The checklist, the reasons, each check's task and the groups the reasons name:
+    # all from the Rust evaluator, on the one snapshot read above.
+    report = rules.explain_checks(checked)
     if args.json:
-        out = dict(result, run_id=prep.run_id, wd=wd, source=source)
+        keys = ("checklist", "lock_statuses", "last_modified", "explain")
+        out = {k: report[k] for k in keys}
+        out.update(run_id=prep.run_id, wd=wd, source=source)
         print(json.dumps(out, indent=2, ensure_ascii=False))
         return 0
-    checklist: dict[str, bool] = result["checklist"]
-    reasons: dict[str, list[str]] = result.get("explain", {})
-    doc = _rules_document(rules)
-    checks_doc = doc.get("checks", {}) if isinstance(doc.get("checks"), dict) else {}
-    groups = doc.get("groups", {}) if isinstance(doc.get("groups"), dict) else {}
+    checklist: dict[str, bool] = report["checklist"]
+    reasons: dict[str, list[str]] = report["explain"]
+    tasks: dict[str, Optional[str]] = report["tasks"]
+    groups: dict[str, Any] = report["groups"]
     passed = sum(1 for ok in checklist.values() if ok)
     print(f"Preflight for run {prep.run_id} ({wd})")
     print(f"  from {source}; rules {rules.source}")
-    print(f"  last modified: {_fmt_time(result.get('last_modified'))}")
+    print(f"  last modified: {_fmt_time(report['last_modified'])}")
     if not fields and source.startswith("Redis"):
         print("  (no prep hash for this run in Redis: every timestamp is missing)")
         if not os.path.isdir(wd):
             print(f"  (and {wd} is not a folder: is this the right run?)")
     print()
     width = max((len(c) for c in checklist), default=0)
-    used_groups: set[str] = set()
     for check, ok in checklist.items():
-        member = _check_task(check, checks_doc.get(check), groups)
-        label = f"{member.emoji()} {member.label()}" if member else ""
-        print(f"  {'✓' if ok else '✗'} {check:<{width}}  {label}")
-        if not ok:
-            for reason in reasons.get(check, []):
-                print(f"      {check}: {reason}")
-                used_groups.update(g for g in groups if f"@{g} " in reason)
-    if used_groups:
+        print(f"  {'✓' if ok else '✗'} {check:<{width}}  {_check_label(check, tasks.get(check))}")
+        for reason in reasons.get(check, []):
+            print(f"      {check}: {reason}")
+    if groups:
         print()
-        for g in sorted(used_groups):
+        for g in sorted(groups):
             print(f"  @{g} = {json.dumps(groups[g])}")
-    locks: dict[str, bool] = result.get("lock_statuses", {})
+    locks: dict[str, bool] = report["lock_statuses"]
     if locks:
         held = ", ".join(f"{name} {'locked' if v else 'unlocked'}" for name, v in locks.items())
         print(f"\n  locks: {held}")

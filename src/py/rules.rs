@@ -8,7 +8,8 @@ use pyo3::types::{PyDict, PyList};
 use super::keys::key_text;
 use crate::paths;
 use crate::preflight::Preflight;
-use crate::rules::{self, KeyPlan, Rules, RunVars};
+use crate::rules::render::{self, GraphFormat};
+use crate::rules::{self, KeyPlan, Operand, Rules, RunVars};
 
 /// A validated cache-invalidation rules file (see docs/RULES.md).
 #[pyclass(module = "redisprep._redisprep", name = "Rules", frozen)]
@@ -49,6 +50,26 @@ pub fn preflight_to_py<'py>(py: Python<'py>, p: &Preflight) -> PyResult<Bound<'p
     d.set_item("lock_statuses", locks)?;
     d.set_item("last_modified", p.last_modified)?;
     Ok(d)
+}
+
+/// `{check: [reason, ...]}` for the false checks of an explained evaluation.
+fn reasons_to_py<'py>(py: Python<'py>, p: &Preflight) -> PyResult<Bound<'py, PyDict>> {
+    let e = PyDict::new(py);
+    for (name, reasons) in &p.reasons {
+        e.set_item(name, reasons.clone())?;
+    }
+    Ok(e)
+}
+
+/// A hash given as a dict or as `(field, value)` pairs.
+fn hash_pairs(hash: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
+    if let Ok(d) = hash.cast::<PyDict>() {
+        d.iter()
+            .map(|(k, v)| Ok((k.extract()?, v.extract()?)))
+            .collect()
+    } else {
+        hash.extract()
+    }
 }
 
 #[pymethods]
@@ -180,90 +201,48 @@ impl PyRules {
         hash: &Bound<'py, PyAny>,
         explain: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let pairs: Vec<(String, String)> = if let Ok(d) = hash.cast::<PyDict>() {
-            d.iter()
-                .map(|(k, v)| Ok((k.extract()?, v.extract()?)))
-                .collect::<PyResult<_>>()?
-        } else {
-            hash.extract()?
-        };
-        let p = crate::preflight::evaluate(&self.inner, &pairs, explain);
+        let p = crate::preflight::evaluate(&self.inner, &hash_pairs(hash)?, explain);
         let d = preflight_to_py(py, &p)?;
         if explain {
-            let e = PyDict::new(py);
-            for (name, reasons) in &p.reasons {
-                e.set_item(name, reasons.clone())?;
-            }
-            d.set_item("explain", e)?;
+            d.set_item("explain", reasons_to_py(py, &p)?)?;
         }
+        Ok(d)
+    }
+
+    /// The evaluator's explanation of the checklist on a hash (pairs or a dict):
+    /// `evaluate_checks(hash, explain=True)` plus `"tasks"` (`{check: task | None}`,
+    /// the task each check is about) and `"groups"` (`{name: {"max" |
+    /// "first_present": [operand, ...]}}`, the groups the reasons name and the
+    /// groups those use, as written in the rules file).
+    fn explain_checks<'py>(
+        &self,
+        py: Python<'py>,
+        hash: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let r = &self.inner;
+        let p = crate::preflight::evaluate(r, &hash_pairs(hash)?, true);
+        let d = preflight_to_py(py, &p)?;
+        d.set_item("explain", reasons_to_py(py, &p)?)?;
+        let tasks = PyDict::new(py);
+        for (name, check) in &r.checks {
+            tasks.set_item(name, r.check_task(check))?;
+        }
+        d.set_item("tasks", tasks)?;
+        let groups = PyDict::new(py);
+        for (name, group) in p.groups.iter().filter_map(|&i| r.groups.get(i)) {
+            let ops: Vec<String> = group.operands().iter().map(Operand::label).collect();
+            let def = PyDict::new(py);
+            def.set_item(group.keyword(), ops)?;
+            groups.set_item(name, def)?;
+        }
+        d.set_item("groups", groups)?;
         Ok(d)
     }
 
     /// The task -> controller graph as Mermaid (`fmt="mermaid"`) or DOT (`fmt="dot"`).
     #[pyo3(signature = (fmt="mermaid"))]
     fn graph(&self, fmt: &str) -> PyResult<String> {
-        let r = &self.inner;
-        let mut out = String::new();
-        let dot = match fmt {
-            "mermaid" => false,
-            "dot" => true,
-            other => {
-                return Err(crate::errors::CoreError::Config(format!(
-                    "unknown graph format {other:?} (mermaid or dot)"
-                ))
-                .into())
-            }
-        };
-        out.push_str(if dot {
-            "digraph rules {\n  rankdir=LR;\n"
-        } else {
-            "flowchart LR\n"
-        });
-        let id = |s: &str| s.replace(['-', '.'], "_");
-        for c in &r.controllers {
-            if dot {
-                out.push_str(&format!(
-                    "  \"c_{0}\" [label=\"{0}.nodb\", shape=box];\n",
-                    c.name
-                ));
-            } else {
-                out.push_str(&format!("  c_{}[[\"{}\"]]\n", id(&c.name), c.name));
-            }
-        }
-        for t in &r.tasks {
-            for c in &t.invalidates {
-                if dot {
-                    out.push_str(&format!("  \"t_{}\" -> \"c_{}\";\n", t.name, c));
-                } else {
-                    out.push_str(&format!(
-                        "  t_{}(\"{}\") --> c_{}\n",
-                        id(&t.name),
-                        t.name,
-                        id(c)
-                    ));
-                }
-            }
-            for n in &t.cascades {
-                if dot {
-                    out.push_str(&format!(
-                        "  \"t_{}\" -> \"t_{}\" [style=dashed];\n",
-                        t.name, n
-                    ));
-                } else {
-                    out.push_str(&format!(
-                        "  t_{}(\"{}\") -.-> t_{}(\"{}\")\n",
-                        id(&t.name),
-                        t.name,
-                        id(n),
-                        n
-                    ));
-                }
-            }
-        }
-        if dot {
-            out.push_str("}\n");
-        }
-        Ok(out)
+        Ok(render::graph(&self.inner, fmt.parse::<GraphFormat>()?))
     }
 
     fn __repr__(&self) -> String {

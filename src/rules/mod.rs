@@ -1,9 +1,19 @@
 //! The rules engine: model, loading + validation, closure, key rendering,
 //! and the process-wide active rules with hot reload.
+//!
+//! Modules, each one concept, none using a later one in this list:
+//! `template` (key templates), `model` (the validated rules), `validate`
+//! (issue collection, JSON helpers), `graph` (cycles, closures), `checks`
+//! (the preflight check grammar and its compiled spec), `load` (the entry
+//! points), `render` (the dependency graph as text for people).
 
+pub mod checks;
+mod graph;
 pub mod load;
 pub mod model;
+pub mod render;
 pub mod template;
+mod validate;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};

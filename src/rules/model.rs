@@ -1,8 +1,12 @@
 //! The validated, load-time-compiled rules.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::template::{RunVars, Template};
+
+/// Deepest group-in-group chain followed when resolving an operand
+/// (validation refuses group cycles; this bounds the walk regardless).
+pub const MAX_GROUP_DEPTH: usize = 64;
 
 /// A controller and its cache key templates.
 #[derive(Debug, Clone)]
@@ -63,6 +67,23 @@ pub enum Group {
     FirstPresent(Vec<Operand>),
 }
 
+impl Group {
+    /// The group's operands, in file order.
+    pub fn operands(&self) -> &[Operand] {
+        match self {
+            Group::Max(ops) | Group::FirstPresent(ops) => ops,
+        }
+    }
+
+    /// The rules file's key for this kind of group (`max` or `first_present`).
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Group::Max(_) => "max",
+            Group::FirstPresent(_) => "first_present",
+        }
+    }
+}
+
 /// A preflight check expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Check {
@@ -98,7 +119,7 @@ pub struct Rules {
     pub group_index: HashMap<String, usize>,
     pub checks: Vec<(String, Check)>,
     /// `groups` + `checks` compiled once at load for the event's Lua
-    /// evaluator (see [`crate::event::checks_spec`]).
+    /// evaluator (see [`super::checks::checks_spec`]).
     pub checks_spec: String,
 }
 
@@ -189,5 +210,113 @@ impl Rules {
                 )
             })
             .collect()
+    }
+
+    fn operand_task<'a>(&'a self, op: &'a Operand, depth: usize) -> Option<&'a str> {
+        match op {
+            Operand::Task(t) => Some(t),
+            Operand::Group(g) if depth < MAX_GROUP_DEPTH => {
+                let &i = self.group_index.get(g)?;
+                let first = self.groups.get(i)?.1.operands().first()?;
+                self.operand_task(first, depth + 1)
+            }
+            Operand::Group(_) => None,
+        }
+    }
+
+    /// The task a check is about: the first task whose timestamp it reads (a
+    /// `newer`'s subject, through a group's first operand; a `timestamps:<task>`
+    /// field of `exists` / `non_empty` / `equals`; the first such task of an
+    /// `all` / `any`; the negated check's). `None` when it reads no timestamp.
+    pub fn check_task<'a>(&'a self, check: &'a Check) -> Option<&'a str> {
+        match check {
+            Check::Newer { subject, .. } => self.operand_task(subject, 0),
+            Check::Exists(f) | Check::NonEmpty(f) | Check::Equals { field: f, .. } => {
+                f.strip_prefix("timestamps:")
+            }
+            Check::All(cs) | Check::Any(cs) => cs.iter().find_map(|c| self.check_task(c)),
+            Check::Not(inner) => self.check_task(inner),
+        }
+    }
+
+    /// The groups `seeds` (indices into [`Rules::groups`]) and every group they
+    /// use, directly or through other groups, as sorted indices.
+    pub fn groups_with_dependencies(&self, seeds: &[usize]) -> Vec<usize> {
+        let mut seen: HashSet<usize> = HashSet::new();
+        let mut stack: Vec<usize> = seeds.to_vec();
+        while let Some(i) = stack.pop() {
+            let Some((_, group)) = self.groups.get(i) else {
+                continue;
+            };
+            if !seen.insert(i) {
+                continue;
+            }
+            for op in group.operands() {
+                if let Operand::Group(g) = op {
+                    if let Some(&d) = self.group_index.get(g) {
+                        stack.push(d);
+                    }
+                }
+            }
+        }
+        let mut out: Vec<usize> = seen.into_iter().collect();
+        out.sort_unstable();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::rules::{load, BUILTIN_SOURCE, BUILTIN_TEXT};
+
+    const SMALL: &str = r#"{"version": 1,
+      "controllers": {"c": {"keys": ["{wd}/c.nodb"]}},
+      "tasks": {"a": {"invalidates": ["c"]}, "b": {"invalidates": []}, "x": {"invalidates": []}},
+      "groups": {"inner": {"max": ["a", "b"]}, "outer": {"first_present": ["@inner", "x"]}, "solo": {"max": ["x"]}},
+      "checks": {
+        "plain": {"newer": "a", "than_all": ["b", "@outer"]},
+        "nested": {"all": [{"not": {"exists": "attrs:x"}}, {"any": [{"non_empty": "timestamps:x"}, {"equals": {"field": "f", "value": "v"}}]}]},
+        "via_group": {"newer": "@outer", "than_any": ["x"]},
+        "flag": {"equals": {"field": "attrs:has_sbs", "value": "true"}}
+      }}"#;
+
+    #[test]
+    fn subject_tasks() {
+        let r = load::from_str(SMALL, "t").unwrap();
+        let got: Vec<(&str, Option<&str>)> = r
+            .checks
+            .iter()
+            .map(|(n, c)| (n.as_str(), r.check_task(c)))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("plain", Some("a")),
+                ("nested", Some("x")),
+                ("via_group", Some("a")),
+                ("flag", None)
+            ]
+        );
+        let b = load::from_str(BUILTIN_TEXT, BUILTIN_SOURCE).unwrap();
+        let subject = |name: &str| {
+            let (_, c) = b.checks.iter().find(|(n, _)| n == name).unwrap();
+            b.check_task(c)
+        };
+        assert_eq!(subject("outlet"), Some("set_outlet"));
+        assert_eq!(subject("wepp"), Some("run_wepp_watershed"));
+        assert_eq!(subject("channels"), Some("build_channels"));
+        assert_eq!(subject("soils"), Some("build_soils"));
+        assert_eq!(subject("sbs_map"), None);
+    }
+
+    #[test]
+    fn group_dependencies_are_transitive() {
+        let r = load::from_str(SMALL, "t").unwrap();
+        let outer = r.group_index["outer"];
+        let solo = r.group_index["solo"];
+        assert_eq!(r.groups_with_dependencies(&[outer]), [0, 1]);
+        assert_eq!(r.groups_with_dependencies(&[solo, solo]), [2]);
+        assert!(r.groups_with_dependencies(&[]).is_empty());
+        assert!(r.groups_with_dependencies(&[99]).is_empty());
     }
 }
