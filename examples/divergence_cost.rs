@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use redisprep::divergence;
 use redisprep::dump::RunDir;
-use redisprep::prep::Mutation;
+use redisprep::mutation::Mutation;
 
 fn median(mut samples: Vec<f64>) -> (f64, f64) {
     samples.sort_by(|a, b| a.total_cmp(b));

@@ -135,7 +135,7 @@ fn main() -> Res<()> {
     let field = format!("timestamps:{}", a.task);
     let core = redisprep::prep::Prep::new(&a.dir);
     if a.op == "core" {
-        redisprep::conn::configure(redisprep::conn::Overrides {
+        redisprep::backend::configure(redisprep::settings::Options {
             url: Some(a.url.clone()),
             ..Default::default()
         })?;

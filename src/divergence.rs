@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use crate::dump::{FileId, RunDir};
-use crate::prep::{Mutation, Snapshot};
+use crate::mutation::{Mutation, Snapshot};
 use crate::stats;
 
 /// Dumps this process wrote, by path: their identity and the hash they hold.

@@ -2,14 +2,15 @@
 //! cache-invalidation rules engine. The core (everything but `py`) has no
 //! PyO3 in it and is tested with plain `cargo test`.
 
-pub mod cluster;
-pub mod conn;
+pub mod backend;
 pub mod divergence;
 pub mod dump;
 mod env;
 pub mod errors;
 pub mod event;
-mod exec;
+mod invalidate;
+pub mod mutation;
+mod options;
 pub mod paths;
 mod pid;
 pub mod preflight;
@@ -17,8 +18,10 @@ pub mod prep;
 pub mod pyjson;
 pub mod replication;
 pub mod rules;
+pub mod settings;
 pub mod stats;
 mod value;
+mod write;
 
 #[cfg(feature = "python")]
 mod py;

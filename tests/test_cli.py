@@ -404,7 +404,7 @@ def test_preflight_without_redis_is_a_clean_error(run_dir: Path) -> None:
     p = run_cli(
         "preflight",
         str(run_dir),
-        env={"REDIS_URL": url, "REDISPREP_URL_OVERRIDE": url, "REDISPREP_CONNECT_TIMEOUT": "2"},
+        env={"REDIS_URL": url, "REDISPREP_CONNECT_TIMEOUT": "2"},
     )
     assert p.returncode == 2
     assert p.stderr.startswith("redisprep: error: ")

@@ -1,5 +1,7 @@
 """``prep.redis``: a real redis-py client on the prep DB, created lazily and
-shared per process (re-created after ``fork()``), configured like the core."""
+shared per process (re-created after ``fork()``). Its connection parameters
+come from the core (``_redisprep.connection_params()``), so it connects
+exactly where the core does; nothing here parses URLs or the environment."""
 
 from __future__ import annotations
 
@@ -13,8 +15,6 @@ from .errors import ConfigError
 
 _lock = threading.Lock()
 _client: Optional[tuple[int, Any]] = None
-#: ``configure(tls_ca_file=...)``; else ``$REDISPREP_TLS_CA`` (as the core).
-_tls_ca_file: Optional[str] = None
 
 
 def url_with_db(url: str, db: int) -> str:
@@ -28,64 +28,41 @@ def url_with_db(url: str, db: int) -> str:
     return urllib.parse.urlunsplit(parts._replace(path=f"/{db}"))
 
 
-def set_tls_ca_file(path: Optional[str]) -> None:
-    """The CA bundle for ``rediss://`` (``None``: ``$REDISPREP_TLS_CA``, else system roots)."""
-    global _tls_ca_file
-    _tls_ca_file = path
-
-
-def _build(decode_responses: bool = True, db: Optional[int] = None) -> Any:
-    """A new redis-py client configured like the core: on the prep DB, or on
-    ``db`` (standalone only; the cluster has one keyspace)."""
+def from_params(
+    params: dict[str, Any], decode_responses: bool = True, db: Optional[int] = None
+) -> Any:
+    """A new redis-py client from core connection parameters: on their DB, or
+    on ``db`` (standalone only; the cluster has one keyspace)."""
     try:
         import redis
     except ImportError as e:  # pragma: no cover - redis is a hard dependency
         raise ConfigError("prep.redis needs the 'redis' package: pip install redis") from e
-    info = _redisprep.connection_info()
-    if info.get("layout") == "cluster":
+    common: dict[str, Any] = {
+        "decode_responses": decode_responses,
+        "username": params.get("username"),
+        "password": params.get("password"),
+        "socket_connect_timeout": params["connect_timeout"],
+        "socket_timeout": params["timeout"],
+    }
+    if params["layout"] == "cluster":
         from redis.cluster import ClusterNode, RedisCluster
 
-        nodes = []
-        for url in info["nodes"]:
-            host, _, port = url.split("://", 1)[-1].rpartition(":")
-            nodes.append(ClusterNode(host, int(port)))  # type: ignore[no-untyped-call]
-        return RedisCluster(
-            startup_nodes=nodes,
-            decode_responses=decode_responses,
-            password=os.environ.get("REDIS_PASSWORD") or None,
-        )
-    db = int(info["prep_db"]) if db is None else db
-    kwargs: dict[str, Any] = {
-        "decode_responses": decode_responses,
-        "socket_connect_timeout": info["connect_timeout"],
-        "socket_timeout": info["timeout"],
-    }
-    url = os.environ.get("REDISPREP_URL_OVERRIDE")  # set by redisprep.configure(url=...)
-    if url is None:
-        url = os.environ.get("REDIS_URL") or os.environ.get("RQ_REDIS_URL")
-    if url:
-        ca = _tls_ca_file or os.environ.get("REDISPREP_TLS_CA")
-        if ca and url.lower().startswith("rediss://"):
-            kwargs["ssl_ca_certs"] = ca
-        try:
-            # redis-py lets the URL's own db (path or ?db=) win over a db
-            # argument: set the resolved prep DB on the pool explicitly.
-            pool = redis.ConnectionPool.from_url(url, **kwargs)
-            ckw = pool.connection_kwargs
-            ckw["db"] = db
-            if ckw.get("host") or ckw.get("path"):
-                if not ckw.get("password") and os.environ.get("REDIS_PASSWORD"):
-                    ckw["password"] = os.environ["REDIS_PASSWORD"]
-                return redis.Redis(connection_pool=pool)
-        except ValueError:
-            pass
-    return redis.Redis(
-        host=os.environ.get("REDIS_HOST") or "localhost",
-        port=int(os.environ.get("REDIS_PORT") or 6379),
-        password=os.environ.get("REDIS_PASSWORD") or None,
-        db=db,
-        **kwargs,
-    )
+        nodes = [ClusterNode(h, int(p)) for h, p in params["nodes"]]  # type: ignore[no-untyped-call]
+        return RedisCluster(startup_nodes=nodes, **common)
+    common["db"] = int(params["db"]) if db is None else db
+    if "path" in params:
+        return redis.Redis(unix_socket_path=params["path"], **common)
+    if params.get("ssl"):
+        common["ssl"] = True
+        common["ssl_cert_reqs"] = params.get("ssl_cert_reqs", "required")
+        if params.get("ssl_ca_certs"):
+            common["ssl_ca_certs"] = params["ssl_ca_certs"]
+    return redis.Redis(host=params["host"], port=int(params["port"]), **common)
+
+
+def _build(decode_responses: bool = True, db: Optional[int] = None) -> Any:
+    """A new redis-py client configured like the core (see :func:`from_params`)."""
+    return from_params(_redisprep.connection_params(), decode_responses, db)
 
 
 def shared_client() -> Any:

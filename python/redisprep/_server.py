@@ -124,8 +124,9 @@ class RedisServer:
             if self.proc.poll() is not None:
                 raise RedisServerError(f"redis-server exited: {self.log_tail()}")
             try:
-                if self.client(socket_timeout=0.5).ping():
-                    return self
+                with self.client(socket_timeout=0.5) as probe:  # closed: no socket left to GC
+                    if probe.ping():
+                        return self
             except redis.exceptions.RedisError:
                 time.sleep(0.02)
         raise RedisServerError(f"redis-server on port {self.port} did not start")

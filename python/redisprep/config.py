@@ -61,11 +61,6 @@ def configure(
         min_replicas=min_replicas,
         replica_timeout=replica_timeout,
     )
-    if url is not None:
-        os.environ["REDISPREP_URL_OVERRIDE"] = url
-    else:
-        os.environ.pop("REDISPREP_URL_OVERRIDE", None)
-    _client.set_tls_ca_file(tls_ca_file)
     _client.reset()
     if rules is not None:
         _redisprep.set_rules_path(os.fspath(rules))

@@ -10,7 +10,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any, Optional
 
-from ._client import url_with_db
+from . import _redisprep
+from ._client import from_params
 
 __all__ = ["cluster_prep_key", "main", "run_id_of_cluster_key"]
 
@@ -36,20 +37,10 @@ def run_id_of_cluster_key(key: str) -> Optional[str]:
 
 class _Side:
     def __init__(self, url: str) -> None:
-        import redis
-
-        self.cluster = url.startswith("redis+cluster://")
-        if self.cluster:
-            from redis.cluster import ClusterNode, RedisCluster
-
-            hosts = url.split("://", 1)[1].split("/", 1)[0].split("@")[-1]
-            nodes = []
-            for h in hosts.split(","):
-                host, _, port = h.strip().rpartition(":")
-                nodes.append(ClusterNode(host, int(port)))  # type: ignore[no-untyped-call]
-            self.client: Any = RedisCluster(startup_nodes=nodes, decode_responses=True)
-        else:
-            self.client = redis.Redis.from_url(url_with_db(url, 0), decode_responses=True)
+        # the core resolves the URL (credentials, TLS, timeouts) as configure(url) would
+        params = _redisprep.connection_params(url)
+        self.cluster = params["layout"] == "cluster"
+        self.client: Any = from_params(params)
 
     def key_of(self, run_id: str) -> str:
         return cluster_prep_key(run_id) if self.cluster else run_id

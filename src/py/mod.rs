@@ -1,5 +1,6 @@
 //! The thin PyO3 layer: wrappers around core types, nothing clever.
 
+mod convert;
 mod errors;
 mod keys;
 mod prep;
@@ -8,7 +9,8 @@ mod rules;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::conn::{self, Overrides};
+use crate::backend;
+use crate::settings::{Kind, OptionValue, Options, OPTIONS};
 
 static LOG_RESET: std::sync::OnceLock<pyo3_log::ResetHandle> = std::sync::OnceLock::new();
 static LOG_LOGGER: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
@@ -41,110 +43,86 @@ pub(crate) fn sync_log_levels(py: Python<'_>) {
     }
 }
 
-/// Configure the connection (and runtime rules) for this process. Arguments
-/// left out come from the environment (SPEC section 8). Idle connections are
-/// closed; the next call uses the new settings.
-#[pyfunction]
-#[pyo3(signature = (url=None, *, prep_db=None, connect_timeout=None, timeout=None, retries=None, fsync=None, events=None, events_channel=None, tls_ca_file=None, min_replicas=None, replica_timeout=None))]
-#[allow(clippy::too_many_arguments)]
-fn configure(
-    url: Option<String>,
-    prep_db: Option<i64>,
-    connect_timeout: Option<f64>,
-    timeout: Option<f64>,
-    retries: Option<u32>,
-    fsync: Option<bool>,
-    events: Option<bool>,
-    events_channel: Option<String>,
-    tls_ca_file: Option<String>,
-    min_replicas: Option<i64>,
-    replica_timeout: Option<f64>,
-) -> PyResult<()> {
-    if let Some(u) = url.as_deref().filter(|u| u.starts_with("redis+cluster://")) {
-        // Redis Cluster has one keyspace (no DB to select) and the cluster
-        // client here speaks plain TCP: refuse rather than silently ignore.
-        if prep_db.is_some() || tls_ca_file.is_some() {
-            return Err(crate::errors::CoreError::Config(
-                "prep_db and tls_ca_file do not apply to the cluster layout \
-                 (one keyspace; plain TCP)"
-                    .into(),
-            )
-            .into());
-        }
-        let (nodes, password) = crate::cluster::parse_cluster_url(u).ok_or_else(|| {
-            crate::errors::CoreError::Config("cannot parse the redis+cluster:// URL".into())
-        })?;
-        crate::cluster::configure(crate::cluster::ClusterOverrides {
-            nodes,
-            password,
-            connect_timeout,
-            timeout,
-            retries,
-            fsync,
-            events,
-            events_channel,
-            min_replicas,
-            replica_timeout,
-        })?;
-        return Ok(());
-    }
-    let reset_to_env = url.is_none();
-    conn::configure(Overrides {
+fn options(url: Option<String>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Options> {
+    let mut o = Options {
         url,
-        prep_db,
-        connect_timeout,
-        timeout,
-        retries,
-        fsync,
-        events,
-        events_channel,
-        tls_ca_file,
-        min_replicas,
-        replica_timeout,
-    })?;
-    // only once the new settings are valid: a refused configure() keeps the layout in force
-    crate::cluster::disable(reset_to_env);
+        ..Options::default()
+    };
+    let Some(kwargs) = kwargs else {
+        return Ok(o);
+    };
+    for (name, value) in kwargs.iter() {
+        let name: String = name.extract()?;
+        let kind = OPTIONS
+            .iter()
+            .find(|(n, _)| *n == name && *n != "url")
+            .map(|(_, k)| *k)
+            .ok_or_else(|| {
+                pyo3::exceptions::PyTypeError::new_err(format!(
+                    "configure() got an unexpected keyword argument '{name}'"
+                ))
+            })?;
+        let value = if value.is_none() {
+            None
+        } else {
+            Some(match kind {
+                Kind::Str => OptionValue::Str(value.extract()?),
+                Kind::Int => OptionValue::Int(value.extract()?),
+                Kind::Float => OptionValue::Float(value.extract()?),
+                Kind::Bool => OptionValue::Bool(value.extract()?),
+            })
+        };
+        o.set(&name, value)?;
+    }
+    Ok(o)
+}
+
+/// Configure the connection for this process. Arguments left out come from
+/// the environment (SPEC section 8); the options are `configure_options()`.
+/// A refused configuration changes nothing; otherwise idle connections are
+/// closed and the next call uses the new settings.
+#[pyfunction]
+#[pyo3(signature = (url=None, **kwargs))]
+fn configure(url: Option<String>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+    backend::configure(options(url, kwargs)?)?;
     Ok(())
+}
+
+/// The `configure()` options as `(name, python type)` pairs, in order.
+#[pyfunction]
+fn configure_options() -> Vec<(&'static str, &'static str)> {
+    OPTIONS.iter().map(|(n, k)| (*n, k.python())).collect()
 }
 
 /// The settings in force, with the password redacted.
 #[pyfunction]
 fn connection_info(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
-    let d = PyDict::new(py);
-    if crate::cluster::enabled() {
-        let s = crate::cluster::settings()?;
-        d.set_item("layout", "cluster")?;
-        d.set_item("nodes", s.nodes.clone())?;
-        d.set_item("prep_db", 0)?;
-        d.set_item("fsync", s.fsync)?;
-        d.set_item("events", s.events)?;
-        d.set_item("events_channel", &s.events_channel)?;
-        d.set_item("connect_timeout", s.connect_timeout.as_secs_f64())?;
-        d.set_item("timeout", s.timeout.as_secs_f64())?;
-        d.set_item("min_replicas", s.replication.min_replicas)?;
-        d.set_item("replica_timeout", s.replication.timeout.as_secs_f64())?;
-        return Ok(d);
-    }
-    let s = conn::settings()?;
-    d.set_item("layout", "standalone")?;
-    d.set_item("url", &s.redacted_url)?;
-    d.set_item("address", &s.addr)?;
-    d.set_item("prep_db", s.prep_db)?;
-    d.set_item("connect_timeout", s.connect_timeout.as_secs_f64())?;
-    d.set_item("timeout", s.timeout.as_secs_f64())?;
-    d.set_item("retries", s.retries)?;
-    d.set_item("fsync", s.fsync)?;
-    d.set_item("events", s.events)?;
-    d.set_item("events_channel", &s.events_channel)?;
-    d.set_item("min_replicas", s.replication.min_replicas)?;
-    d.set_item("replica_timeout", s.replication.timeout.as_secs_f64())?;
-    Ok(d)
+    convert::dict(py, &backend::current()?.info())
+}
+
+/// The parameters a redis-py client is built from (with credentials): of the
+/// backend in force, or, given `url`/options, of what `configure(url, ...)`
+/// would resolve to (nothing is switched).
+#[pyfunction]
+#[pyo3(signature = (url=None, **kwargs))]
+fn connection_params<'py>(
+    py: Python<'py>,
+    url: Option<String>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let params = if url.is_none() && kwargs.is_none_or(|k| k.is_empty()) {
+        backend::current()?.params()
+    } else {
+        let o = options(url, kwargs)?;
+        py.detach(move || backend::params_for(&o))?
+    };
+    convert::dict(py, &params)
 }
 
 /// Close idle connections and re-read the environment at the next call.
 #[pyfunction]
 fn reset_connections() {
-    conn::reset();
+    backend::reset();
 }
 
 /// Use this rules file at runtime (`None`: `$REDISPREP_RULES`, else the packaged default).
@@ -187,7 +165,9 @@ fn _redisprep(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<prep::PyPrep>()?;
     m.add_class::<rules::PyRules>()?;
     m.add_function(wrap_pyfunction!(configure, m)?)?;
+    m.add_function(wrap_pyfunction!(configure_options, m)?)?;
     m.add_function(wrap_pyfunction!(connection_info, m)?)?;
+    m.add_function(wrap_pyfunction!(connection_params, m)?)?;
     m.add_function(wrap_pyfunction!(reset_connections, m)?)?;
     m.add_function(wrap_pyfunction!(set_rules_path, m)?)?;
     m.add_function(wrap_pyfunction!(active_rules, m)?)?;

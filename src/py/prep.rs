@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyType};
 
 use super::keys::key_text;
-use super::rules::{plans_to_py, preflight_to_py};
+use super::rules::{plans_to_py, preflight_to_py, reasons_to_py};
 use crate::errors::CoreError;
 use crate::prep::Prep;
 use crate::rules;
@@ -116,13 +116,7 @@ impl PyPrep {
         {
             let this = obj.cast::<PyPrep>()?.borrow();
             let inner = this.inner.clone();
-            py.detach(move || {
-                if std::path::Path::new(&inner.dump_filepath()).exists() {
-                    inner.lazy_load()
-                } else {
-                    inner.init()
-                }
-            })?;
+            py.detach(move || inner.open())?;
         }
         Ok(obj.unbind())
     }
@@ -152,8 +146,8 @@ impl PyPrep {
 
     /// The Redis key of this run's hash (`run_id`, or `prep:{run_id}` on the cluster layout).
     #[getter]
-    fn hash_key(&self) -> String {
-        self.inner.hash_key().into_owned()
+    fn hash_key(&self) -> PyResult<String> {
+        Ok(self.inner.hash_key()?)
     }
 
     /// `os.path.join(wd, 'redisprep.dump')`.
@@ -369,22 +363,23 @@ impl PyPrep {
     ) -> PyResult<Vec<String>> {
         let name = key_text(controller)?;
         let rules = active_rules(py)?;
-        let plan = self.inner.controller_plan(&rules, &name).ok_or_else(|| {
-            CoreError::InvalidKey(format!(
+        if !rules.controller_index.contains_key(&name) {
+            return Err(CoreError::InvalidKey(format!(
                 "unknown controller {name:?} (not in {})",
                 rules.source
             ))
-        })?;
+            .into());
+        }
         let inner = self.inner.clone();
-        Ok(py.detach(move || inner.delete_plans(&[plan], rules.db))?)
+        let deleted = py.detach(move || inner.refresh_controller(&rules, &name))?;
+        Ok(deleted.unwrap_or_default())
     }
 
     /// Delete every controller's caches for this run (patterns via SCAN, never KEYS).
     fn clear_all_caches(&self, py: Python<'_>) -> PyResult<Vec<String>> {
         let rules = active_rules(py)?;
-        let plans = self.inner.all_plans(&rules);
         let inner = self.inner.clone();
-        Ok(py.detach(move || inner.delete_plans(&plans, rules.db))?)
+        Ok(py.detach(move || inner.clear_all(&rules))?)
     }
 
     /// Dry run: which keys `timestamp(task)` would delete for this run, and why.
@@ -395,7 +390,10 @@ impl PyPrep {
     ) -> PyResult<Bound<'py, PyList>> {
         let task = key_text(task)?;
         let rules = active_rules(py)?;
-        plans_to_py(py, &self.inner.plan(&rules, &task), rules.db)
+        let inner = self.inner.clone();
+        let r = rules.clone();
+        let plans = py.detach(move || inner.plan(&r, &task))?;
+        plans_to_py(py, &plans, rules.db)
     }
 
     /// wepppy's dependency checklist from one HGETALL:
@@ -409,11 +407,7 @@ impl PyPrep {
         let p = py.detach(move || inner.preflight(&r, explain))?;
         let d = preflight_to_py(py, &p)?;
         if explain {
-            let e = PyDict::new(py);
-            for (name, reasons) in &p.reasons {
-                e.set_item(name, reasons.clone())?;
-            }
-            d.set_item("explain", e)?;
+            d.set_item("explain", reasons_to_py(py, &p)?)?;
         }
         Ok(d)
     }

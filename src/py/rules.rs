@@ -53,7 +53,7 @@ pub fn preflight_to_py<'py>(py: Python<'py>, p: &Preflight) -> PyResult<Bound<'p
 }
 
 /// `{check: [reason, ...]}` for the false checks of an explained evaluation.
-fn reasons_to_py<'py>(py: Python<'py>, p: &Preflight) -> PyResult<Bound<'py, PyDict>> {
+pub(crate) fn reasons_to_py<'py>(py: Python<'py>, p: &Preflight) -> PyResult<Bound<'py, PyDict>> {
     let e = PyDict::new(py);
     for (name, reasons) in &p.reasons {
         e.set_item(name, reasons.clone())?;

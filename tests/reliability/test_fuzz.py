@@ -28,7 +28,7 @@ REGRESSIONS: list[dict[str, Any]] = json.loads((HERE / "fuzz_regressions.json").
 
 
 def test_fuzz_rules_parser_and_dump_loader(redis_info: Any, tmp_path: Path) -> None:
-    env = {**os.environ, "REDIS_URL": redis_info.url, "REDISPREP_URL_OVERRIDE": redis_info.url}
+    env = {**os.environ, "REDIS_URL": redis_info.url}
     env.pop("REDISPREP_RULES", None)
     done = subprocess.run(
         [sys.executable, str(HERE / "fuzz_worker.py"), str(BUDGET), redis_info.url, str(tmp_path)],

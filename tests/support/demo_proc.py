@@ -19,7 +19,7 @@ def demo_env() -> dict[str, str]:
     """The environment without the test session's Redis settings: the demo must
     use only what its command line says (by default, its own private Redis)."""
     env = dict(os.environ)
-    for var in ("REDIS_URL", "REDISPREP_URL_OVERRIDE", "RQ_REDIS_URL", "REDISPREP_RUNS_ROOT"):
+    for var in ("REDIS_URL", "RQ_REDIS_URL", "REDISPREP_RUNS_ROOT"):
         env.pop(var, None)
     env["PYTHONUNBUFFERED"] = "1"
     return env

@@ -79,7 +79,6 @@ class Workers:
         if prep_url is not None:
             cmd += ["--prep-url", prep_url]
         env = dict(os.environ, REDIS_URL=self.url, REDISPREP_RUNS_ROOT=self.runs_root)
-        env.pop("REDISPREP_URL_OVERRIDE", None)
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.procs.append(proc)
         return proc

@@ -10,30 +10,24 @@ from typing import Any, Optional
 
 import redis
 
+from redisprep import _client, _redisprep
 from redisprep._client import url_with_db
 
 RedisStr = redis.Redis  # a client made with decode_responses=True
 
-__all__ = ["CACHE_DB", "TTL", "NoDbController", "cache_client", "redis_url", "url_with_db"]
+__all__ = ["CACHE_DB", "TTL", "NoDbController", "cache_client", "url_with_db"]
 
 CACHE_DB = 13
 TTL = 72 * 3600
 
 
-def redis_url() -> str:
-    """The Redis URL redisprep uses in this process (``configure(url)``, else ``REDIS_URL``...)."""
-    for var in ("REDISPREP_URL_OVERRIDE", "REDIS_URL", "RQ_REDIS_URL"):
-        url = os.environ.get(var)
-        if url:
-            return url
-    host = os.environ.get("REDIS_HOST") or "localhost"
-    port = os.environ.get("REDIS_PORT") or "6379"
-    return f"redis://{host}:{port}/0"
-
-
 def cache_client(url: Optional[str] = None) -> RedisStr:
-    """A client on the NoDb cache DB (13) of ``url`` (default: :func:`redis_url`)."""
-    return redis.Redis.from_url(url_with_db(url or redis_url(), CACHE_DB), decode_responses=True)
+    """A client on the NoDb cache DB (13) of ``url``; by default of the server
+    redisprep uses in this process (its connection parameters)."""
+    if url is None:
+        client: RedisStr = _client.from_params(_redisprep.connection_params(), db=CACHE_DB)
+        return client
+    return redis.Redis.from_url(url_with_db(url, CACHE_DB), decode_responses=True)
 
 
 class NoDbController:
