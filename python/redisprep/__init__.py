@@ -8,8 +8,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from . import _redisprep
 from ._redisprep import (
     Rules,
@@ -19,6 +17,7 @@ from ._redisprep import (
     dumps_pairs,
     set_rules_path,
 )
+from ._types import ConnectionInfo, ExplainEntry, Preflight, Stats
 from .config import configure, resolve_wd, set_run_resolver
 from .errors import (
     ConfigError,
@@ -38,9 +37,12 @@ from .task import TaskEnum
 
 __all__ = [
     "ConfigError",
+    "ConnectionInfo",
     "DumpError",
     "DumpFormatError",
+    "ExplainEntry",
     "InvalidKeyError",
+    "Preflight",
     "RedisCommandError",
     "RedisConnectionError",
     "RedisPrep",
@@ -50,6 +52,7 @@ __all__ = [
     "ResolverError",
     "Rules",
     "RulesError",
+    "Stats",
     "TaskEnum",
     "__version__",
     "active_rules",
@@ -65,9 +68,10 @@ __all__ = [
 ]
 
 
-def stats() -> dict[str, int]:
-    """Process-wide counters: timestamps, invalidations, keys_deleted, failures, round_trips, ..."""
-    return dict(_redisprep.stats())
+def stats() -> Stats:
+    """Process-wide counters: timestamps, invalidations, keys_deleted, failures, round_trips, ...
+    (a fresh dict each call)."""
+    return _redisprep.stats()
 
 
 def reset_connections() -> None:
@@ -83,7 +87,3 @@ def rules_path() -> str:
     import os
 
     return os.path.join(os.path.dirname(__file__), "rules", "cache_invalidation_rules.json")
-
-
-def __getattr__(name: str) -> Any:
-    raise AttributeError(f"module 'redisprep' has no attribute {name!r}")

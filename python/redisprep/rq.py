@@ -130,7 +130,7 @@ def timestamp_on_success(
 
     RQ stores callbacks by import path and runs them in the work horse, so the
     parameters travel inside the callback's name (an attribute of this module
-    that :func:`__getattr__` rebuilds); any worker that can import
+    that the module's ``__getattr__`` rebuilds); any worker that can import
     ``redisprep.rq`` can run it. If the timestamp raises, RQ marks the job failed.
     """
     try:
@@ -177,10 +177,16 @@ def _callback_from_name(name: str) -> Callable[[Job, Redis, Any], None]:
     return on_success
 
 
-def __getattr__(name: str) -> Any:
+def _module_getattr(name: str) -> Any:
     if name.startswith(_PREFIX):
         return _callback_from_name(name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# Run time only: a module ``__getattr__`` a type checker saw would make every
+# misspelt ``redisprep.rq.<name>`` type-check as ``Any``.
+if not TYPE_CHECKING:
+    __getattr__ = _module_getattr
 
 
 def enqueue_recorded(

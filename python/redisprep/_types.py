@@ -1,0 +1,112 @@
+"""The shapes of the dicts the native module returns, as ``TypedDict``s.
+
+The stub (``_redisprep.pyi``) uses them as return types and the package
+re-exports them, so a type checker knows every key and its type::
+
+    from redisprep import ConnectionInfo, Preflight
+
+    report: Preflight = prep.preflight(explain=True)
+    report["checklist"]["climate"]      # bool
+    report["checklst"]                  # a type error
+
+They are plain dicts at run time (``TypedDict`` adds no checks). Written for
+Python 3.9 (no ``NotRequired``): a key that only some calls return is declared in
+a ``total=False`` subclass.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional, TypedDict
+
+__all__ = [
+    "ConnectionInfo",
+    "ExplainEntry",
+    "Preflight",
+    "Stats",
+]
+
+
+class ExplainEntry(TypedDict):
+    """One controller a task invalidates, from ``Rules.explain()`` and
+    ``RedisPrep.explain()``."""
+
+    controller: str
+    """The controller (``climate`` for ``climate.nodb``)."""
+    via: list[str]
+    """The task chain that reaches it: ``[task]`` when direct, else through cascades."""
+    direct: bool
+    """True when the task itself names the controller (``len(via) <= 1``)."""
+    keys: list[str]
+    """Exact cache keys deleted (templates when no run folder is given)."""
+    patterns: list[str]
+    """``SCAN MATCH`` patterns whose matches are deleted."""
+    db: int
+    """The Redis DB of the caches."""
+
+
+class _PreflightBase(TypedDict):
+    checklist: dict[str, bool]
+    """Each check (``climate``, ``wepp``, ...) in rules-file order: done or not."""
+    lock_statuses: dict[str, bool]
+    """For each ``locked:<name>`` field: ``<name>`` -> value is ``true``."""
+    last_modified: Optional[int]
+    """``last_modified`` if an integer, else the newest ``timestamps:*``, else None."""
+
+
+class Preflight(_PreflightBase, total=False):
+    """wepppy's dependency checklist, from ``RedisPrep.preflight()``,
+    ``Rules.evaluate_checks()``, ``timestamp_and_preflight()`` and ``last_preflight``."""
+
+    explain: dict[str, list[str]]
+    """Only with ``explain=True``: for each false check, why (for a person)."""
+
+
+class _ConnectionInfoBase(TypedDict):
+    layout: Literal["standalone", "cluster"]
+    """Which layout is in force (docs/CLUSTER.md)."""
+    address: str
+    """Where it connects, printable: ``host:port`` or the socket path; on the
+    cluster the seed nodes, ``host:port,host:port,...``."""
+    prep_db: int
+    """The DB of the prep hashes (0 on the cluster: one keyspace)."""
+    connect_timeout: float
+    """Seconds."""
+    timeout: float
+    """Seconds, per command."""
+    retries: int
+    """Reconnect attempts when a pooled socket turns out dead."""
+    fsync: bool
+    events: bool
+    events_channel: str
+    min_replicas: int
+    """Replicas that must acknowledge each write (``WAIT``); 0 = off."""
+    replica_timeout: float
+    """Seconds ``WAIT`` may block."""
+
+
+class ConnectionInfo(_ConnectionInfoBase, total=False):
+    """The settings in force, from ``connection_info()``; never a password.
+    ``url`` is there on the standalone layout, ``nodes`` on the cluster."""
+
+    url: str
+    """Standalone: the URL with any password replaced by ``***``."""
+    nodes: list[str]
+    """Cluster: the seed nodes (``redis://host:port``)."""
+
+
+class Stats(TypedDict):
+    """Process-wide counters since import, from ``redisprep.stats()``."""
+
+    timestamps: int
+    invalidations: int
+    keys_deleted: int
+    failures: int
+    round_trips: int
+    connects: int
+    dumps_written: int
+    recoveries: int
+    rules_reloads: int
+    replication_errors: int
+    divergences: int
+    divergent_fields: int
+    torn_dump_retries: int
