@@ -1,16 +1,20 @@
 """A local Redis Cluster for tests: 3 masters + 3 replicas from
 `redis-server --cluster-enabled yes` processes on free ports, joined with
-`redis-cli --cluster create ... --cluster-replicas 1 --cluster-yes`."""
+`redis-cli --cluster create ... --cluster-replicas 1 --cluster-yes`.
+Optionally password-protected (``requirepass`` + ``masterauth`` on every node)
+with extra per-node arguments (e.g. an ACL ``--user``)."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 import time
+from collections.abc import Sequence
+from typing import Any, Optional
 
 import redis
 
-from .redis_server import RedisServer
+from .redis_server import PasswordServer, RedisServer, userinfo
 
 
 def cluster_port() -> int:
@@ -31,34 +35,61 @@ def cluster_port() -> int:
 
 
 class LocalCluster:
-    def __init__(self, masters: int = 3, replicas: int = 1, node_timeout_ms: int = 1000) -> None:
+    def __init__(
+        self,
+        masters: int = 3,
+        replicas: int = 1,
+        node_timeout_ms: int = 1000,
+        password: Optional[str] = None,
+        extra_args: Sequence[str] = (),
+    ) -> None:
         self.nodes: list[RedisServer] = []
         self.count = masters * (1 + replicas)
         self.replicas = replicas
         self.node_timeout_ms = node_timeout_ms
+        self.password = password
+        self.extra_args = list(extra_args)
+
+    @property
+    def hosts(self) -> str:
+        """``127.0.0.1:p1,127.0.0.1:p2,...`` of the live nodes."""
+        return ",".join(f"127.0.0.1:{n.port}" for n in self.nodes if n.proc is not None)
 
     @property
     def url(self) -> str:
-        hosts = ",".join(f"127.0.0.1:{n.port}" for n in self.nodes if n.proc is not None)
-        return f"redis+cluster://{hosts}"
+        """The ``redis+cluster://`` URL (with ``:password@`` when password-protected)."""
+        auth = userinfo("", self.password) if self.password is not None else ""
+        return f"redis+cluster://{auth}{self.hosts}"
+
+    def url_as(self, username: str, password: str) -> str:
+        """``redis+cluster://user:password@h1:p1,...`` (``username=""``: the default user)."""
+        return f"redis+cluster://{userinfo(username, password)}{self.hosts}"
+
+    def _auth_args(self) -> list[str]:
+        if self.password is None:
+            return []
+        return ["-a", self.password, "--no-auth-warning"]
 
     def start(self, timeout: float = 60.0) -> LocalCluster:
         if shutil.which("redis-cli") is None:
             raise RuntimeError("redis-cli is not installed")
         for _ in range(self.count):
             port = cluster_port()
-            node = RedisServer(
-                port=port,
-                extra_args=[
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    f"nodes-{port}.conf",
-                    "--cluster-node-timeout",
-                    str(self.node_timeout_ms),
-                    "--cluster-replica-validity-factor",
-                    "0",
-                ],
+            args = [
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                f"nodes-{port}.conf",
+                "--cluster-node-timeout",
+                str(self.node_timeout_ms),
+                "--cluster-replica-validity-factor",
+                "0",
+                *self.extra_args,
+            ]
+            node = (
+                RedisServer(port=port, extra_args=args)
+                if self.password is None
+                else PasswordServer(self.password, port=port, extra_args=args)
             )
             node.start()
             self.nodes.append(node)
@@ -66,6 +97,7 @@ class LocalCluster:
         subprocess.run(
             [
                 "redis-cli",
+                *self._auth_args(),
                 "--cluster",
                 "create",
                 *addrs,
@@ -120,9 +152,13 @@ class LocalCluster:
             time.sleep(0.1)
         raise RuntimeError("cluster replicas did not sync")
 
-    def client(self) -> redis.RedisCluster:
+    def client(self, **kw: Any) -> redis.RedisCluster:
+        """A ``decode_responses=True`` cluster client (as the default user when
+        password-protected; ``username=``/``password=`` override)."""
         n = next(n for n in self.nodes if n.proc is not None)
-        return redis.RedisCluster(host="127.0.0.1", port=n.port, decode_responses=True)
+        if self.password is not None:
+            kw.setdefault("password", self.password)
+        return redis.RedisCluster(host="127.0.0.1", port=n.port, decode_responses=True, **kw)
 
     def master_of(self, key: str) -> RedisServer:
         slot = self.client().keyslot(key)

@@ -5,6 +5,11 @@ uses as its embedded Redis); re-exported here for the tests."""
 
 from __future__ import annotations
 
+import urllib.parse
+from typing import Any, Optional
+
+import redis
+
 from redisprep._demo.nodb import url_with_db
 from redisprep._server import (
     RedisServer,
@@ -15,6 +20,7 @@ from redisprep._server import (
 )
 
 __all__ = [
+    "PasswordServer",
     "RedisServer",
     "RedisServerError",
     "free_port",
@@ -22,3 +28,38 @@ __all__ = [
     "server_from_env",
     "url_with_db",
 ]
+
+
+def userinfo(username: str, password: str) -> str:
+    """``user:password@`` for a URL (``:password@`` without a user), percent-encoded."""
+    quote = urllib.parse.quote
+    return f"{quote(username, safe='')}:{quote(password, safe='')}@"
+
+
+class PasswordServer(RedisServer):
+    """A private redis-server with ``requirepass`` (and ``masterauth``, so it can
+    also be a replica of a server with the same password); ``client()`` and
+    ``url`` authenticate as the default user. ACL users go in ``extra_args``
+    (``["--user", "alice", "on", ">pw", "~*", "&*", "+@all"]``)."""
+
+    def __init__(
+        self,
+        password: str,
+        port: Optional[int] = None,
+        extra_args: Optional[list[str]] = None,
+    ) -> None:
+        args = ["--requirepass", password, "--masterauth", password, *(extra_args or [])]
+        super().__init__(port=port, extra_args=args)
+        self.password = password
+
+    @property
+    def url(self) -> str:
+        return self.url_as("", self.password)
+
+    def url_as(self, username: str, password: str, db: int = 0) -> str:
+        """``redis://user:password@host:port/db`` (``username=""``: the default user)."""
+        return f"redis://{userinfo(username, password)}{self.host}:{self.port}/{db}"
+
+    def client(self, db: int = 0, **kw: Any) -> redis.Redis:
+        kw.setdefault("password", self.password)
+        return super().client(db, **kw)
