@@ -27,10 +27,18 @@ pytestmark = pytest.mark.slow
 
 SECRET = "cl-S3cret-Pa55"
 ALICE_PW = "alice-Pw-9"  # not the default user's password: only alice gets in with it
-ACL_USER = ["--user", "alice", "on", f">{ALICE_PW}", "~*", "&*", "+@all"]
+BOB_PW = "b:o@b/9%x"  # URL delimiters, percent-encoded in the URL
+ACL_USERS = [
+    *("--user", "alice", "on", f">{ALICE_PW}", "~*", "&*", "+@all"),
+    *("--user", "bob", "on", f">{BOB_PW}", "~*", "&*", "+@all"),
+]
 
 # (username, password) of each way in; "" is the default user (requirepass)
-CREDENTIALS = {"requirepass": ("", SECRET), "acl_user": ("alice", ALICE_PW)}
+CREDENTIALS = {
+    "requirepass": ("", SECRET),
+    "acl_user": ("alice", ALICE_PW),
+    "acl_user_encoded_password": ("bob", BOB_PW),
+}
 HASHES = {
     "run-a": {"attrs:loaded": "true", "timestamps:build_climate": "1700000000"},
     "run-b": {"attrs:loaded": "true", "rq:build_climate_rq": "job-1"},
@@ -46,8 +54,8 @@ CLEAN_ENV = [
 
 @pytest.fixture(scope="module")
 def auth_cluster() -> Iterator[LocalCluster]:
-    """3 masters + 3 replicas, every node with requirepass/masterauth and user alice."""
-    cluster = LocalCluster(password=SECRET, extra_args=ACL_USER)
+    """3 masters + 3 replicas, every node with requirepass/masterauth and users alice, bob."""
+    cluster = LocalCluster(password=SECRET, extra_args=ACL_USERS)
     try:
         cluster.start()
         cluster.wait_replicas()  # masterauth: the replicas authenticate to sync
@@ -58,8 +66,8 @@ def auth_cluster() -> Iterator[LocalCluster]:
 
 @pytest.fixture(scope="module")
 def auth_server() -> Iterator[PasswordServer]:
-    """A standalone server with the same password and user alice."""
-    server = PasswordServer(SECRET, extra_args=ACL_USER)
+    """A standalone server with the same password and users."""
+    server = PasswordServer(SECRET, extra_args=ACL_USERS)
     try:
         server.start()
         yield server
