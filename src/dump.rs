@@ -128,6 +128,19 @@ impl RunDir {
             .map(|m| FileId::of(&m))
     }
 
+    /// The dump of a hash as HGETALL returned it: every field but `locked:*`
+    /// (legacy `dump()`), counted in `dumps_written`.
+    pub fn write_hash(&self, hash: &[(String, String)], fsync: bool) -> CoreResult<Option<FileId>> {
+        let id = self.write_dump(
+            hash.iter()
+                .filter(|(k, _)| !k.starts_with("locked:"))
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+            fsync,
+        )?;
+        crate::stats::DUMPS_WRITTEN.incr();
+        Ok(id)
+    }
+
     /// Write `pairs` as the dump: temp file in the same folder, then rename.
     /// Returns the new file's identity (`None` if it could not be read).
     pub fn write_dump<'a, I>(&self, pairs: I, fsync: bool) -> CoreResult<Option<FileId>>

@@ -15,7 +15,6 @@ use crate::mutation::{Mutation, Outcome, Snapshot, LOADED};
 use crate::paths;
 use crate::preflight::{self, Preflight};
 use crate::rules::{Rules, RunVars};
-use crate::stats;
 use crate::value;
 
 /// A run's prep state: the core behind Python's `RedisPrep`.
@@ -188,13 +187,7 @@ impl Prep {
         let run_dir = RunDir::open_locked(&self.wd)?;
         let hash = self.hgetall_on(&b)?;
         if let Some(dir) = run_dir {
-            dir.write_dump(
-                hash.iter()
-                    .filter(|(k, _)| !k.starts_with("locked:"))
-                    .map(|(k, v)| (k.as_str(), v.as_str())),
-                b.common().fsync,
-            )?;
-            stats::DUMPS_WRITTEN.incr();
+            dir.write_hash(&hash, b.common().fsync)?;
         }
         Ok(())
     }

@@ -49,14 +49,7 @@ impl Prep {
         }
         let hash = Arc::new(hash);
         if let Some(dir) = &run_dir {
-            let id = dir.write_dump(
-                hash.iter()
-                    .filter(|(k, _)| !k.starts_with("locked:"))
-                    .map(|(k, v)| (k.as_str(), v.as_str())),
-                b.common().fsync,
-            )?;
-            stats::DUMPS_WRITTEN.incr();
-            if let Some(id) = id {
+            if let Some(id) = dir.write_hash(&hash, b.common().fsync)? {
                 divergence::remember(dir.dump_path(), id, hash.clone());
             }
         }
