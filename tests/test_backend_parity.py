@@ -349,3 +349,15 @@ def test_timeouts_from_the_environment_bound_a_silent_server_alike(
     assert len(outcome) == 1, "the call against a silent server did not fail"
     assert isinstance(outcome[0], redisprep.RedisConnectionError), repr(outcome[0])
     assert f"127.0.0.1:{port}" in str(outcome[0])
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_a_silent_server_is_the_same_timeout_error(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path, scheme: str
+) -> None:
+    """The standalone layout reports a silent server as ``RedisTimeoutError`` (also
+    a ``TimeoutError``); the cluster must raise the same class for the same cause."""
+    _, outcome, _ = call_silent_server(clean_env, tmp_path, scheme)
+    assert len(outcome) == 1, "the call against a silent server did not fail"
+    assert isinstance(outcome[0], redisprep.RedisTimeoutError), repr(outcome[0])
+    assert isinstance(outcome[0], TimeoutError)

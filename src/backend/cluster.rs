@@ -18,7 +18,7 @@ use crate::stats;
 use crate::value;
 
 use super::lua::{script, DEL_LUA, DEL_SCRIPT, MUTATE_LUA, MUTATE_SCRIPT};
-use super::pool::{self, Pool};
+use super::pool::{self, explain_timeout, Pool};
 use super::{check, Applied};
 
 const MAX_IDLE: usize = 16;
@@ -81,7 +81,7 @@ impl Cluster {
         let connect = || {
             self.client
                 .get_connection()
-                .map_err(|e| CoreError::from_redis(&self.addr, &e))
+                .map_err(|e| connect_error(&self.addr, &e, &self.common))
         };
         pool::with_conn(&self.pool, &self.common, &self.addr, connect, f)
     }
@@ -176,6 +176,31 @@ impl Cluster {
     }
 }
 
+/// A failed cluster connect, classified like the standalone layout's: the
+/// cluster client folds each node's error into one ("Failed to connect to
+/// each cluster node ... (os error 11)"), losing the timeout kind, so a
+/// socket that timed out is recognised by the OS error it reports.
+fn connect_error(addr: &str, e: &redis::RedisError, common: &Common) -> CoreError {
+    let err = match CoreError::from_redis(addr, e) {
+        CoreError::Connection { addr, detail } if timed_out(&detail) => {
+            CoreError::Timeout { addr, detail }
+        }
+        other => other,
+    };
+    explain_timeout(
+        err,
+        "connect + handshake (AUTH/HELLO) did not complete",
+        common.connect_timeout,
+    )
+}
+
+/// EAGAIN/EWOULDBLOCK (a socket timeout) or ETIMEDOUT in an error text.
+fn timed_out(detail: &str) -> bool {
+    detail.contains("(os error 11)")
+        || detail.contains("(os error 110)")
+        || detail.contains("timed out")
+}
+
 /// The hash tag of a run: its id with braces replaced (`_` if empty).
 pub fn tag(run_id: &str) -> String {
     if run_id.is_empty() {
@@ -202,6 +227,13 @@ pub fn cache_key(run_id: &str, rendered: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timed_out_node_is_a_timeout() {
+        assert!(timed_out("Io: Failed to connect to each cluster node (h:1: Resource temporarily unavailable (os error 11))"));
+        assert!(timed_out("connection timed out"));
+        assert!(!timed_out("Connection refused (os error 111)"));
+    }
 
     #[test]
     fn keys_share_the_run_tag() {
