@@ -14,12 +14,14 @@ from pathlib import Path
 import pytest
 
 import redisprep
+from redisprep import _redisprep
 from support.layouts import Layout
 
 GOOD = """
 from typing import Optional
 
 import redisprep
+from redisprep import _redisprep
 import redisprep.rq
 from redisprep import ConnectionInfo, ExplainEntry, Preflight, RedisPrep, Rules, Stats, TaskEnum
 
@@ -157,3 +159,23 @@ def test_preflight_and_explain_typeddicts_name_every_key(run_dir: Path) -> None:
     required, known = _keys(redisprep.ExplainEntry)
     entries = [*prep.explain(redisprep.TaskEnum.build_climate), *rules.explain("build_climate")]
     assert entries and all(set(e) == required == known for e in entries)
+
+
+def test_connection_params_typeddict_covers_both_layouts(layout: Layout, tmp_path: Path) -> None:
+    required, known = _keys(redisprep.ConnectionParams)
+    shapes = [_redisprep.connection_params()]
+    if layout.name == "standalone":
+        sock = tmp_path / "redis.sock"
+        tls = "rediss://h:6380/0#insecure"
+        shapes += [
+            _redisprep.connection_params(f"unix://{sock}"),
+            _redisprep.connection_params(tls),
+        ]
+    for params in shapes:
+        assert params["layout"] == layout.name
+        assert required <= set(params) <= known, (set(params) - known, required - set(params))
+
+
+def test_explain_checks_typeddict_names_every_key() -> None:
+    required, known = _keys(redisprep.CheckExplanation)
+    assert set(redisprep.Rules.load().explain_checks({})) == required == known

@@ -17,7 +17,14 @@ from ._redisprep import (
     dumps_pairs,
     set_rules_path,
 )
-from ._types import ConnectionInfo, ExplainEntry, Preflight, Stats
+from ._types import (
+    CheckExplanation,
+    ConnectionInfo,
+    ConnectionParams,
+    ExplainEntry,
+    Preflight,
+    Stats,
+)
 from .config import configure, resolve_wd, set_run_resolver
 from .errors import (
     ConfigError,
@@ -36,8 +43,10 @@ from .prep import RedisPrep
 from .task import TaskEnum
 
 __all__ = [
+    "CheckExplanation",
     "ConfigError",
     "ConnectionInfo",
+    "ConnectionParams",
     "DumpError",
     "DumpFormatError",
     "ExplainEntry",

@@ -11,6 +11,7 @@ import urllib.parse
 from typing import Any, Optional
 
 from . import _redisprep
+from ._types import ConnectionParams
 from .errors import ConfigError
 
 _lock = threading.Lock()
@@ -29,7 +30,7 @@ def url_with_db(url: str, db: int) -> str:
 
 
 def from_params(
-    params: dict[str, Any], decode_responses: bool = True, db: Optional[int] = None
+    params: ConnectionParams, decode_responses: bool = True, db: Optional[int] = None
 ) -> Any:
     """A new redis-py client from core connection parameters: on their DB, or
     on ``db`` (standalone only; the cluster has one keyspace)."""
@@ -50,14 +51,15 @@ def from_params(
         nodes = [ClusterNode(h, int(p)) for h, p in params["nodes"]]  # type: ignore[no-untyped-call]
         return RedisCluster(startup_nodes=nodes, **common)
     common["db"] = int(params["db"]) if db is None else db
-    if "path" in params:
-        return redis.Redis(unix_socket_path=params["path"], **common)
+    path = params.get("path")
+    if path is not None:
+        return redis.Redis(unix_socket_path=path, **common)
     if params.get("ssl"):
         common["ssl"] = True
         common["ssl_cert_reqs"] = params.get("ssl_cert_reqs", "required")
         if params.get("ssl_ca_certs"):
             common["ssl_ca_certs"] = params["ssl_ca_certs"]
-    return redis.Redis(host=params["host"], port=int(params["port"]), **common)
+    return redis.Redis(host=params["host"], port=params["port"], **common)
 
 
 def _build(decode_responses: bool = True, db: Optional[int] = None) -> Any:

@@ -16,10 +16,12 @@ a ``total=False`` subclass.
 
 from __future__ import annotations
 
-from typing import Literal, Optional, TypedDict
+from typing import Literal, Optional, TypedDict, Union
 
 __all__ = [
+    "CheckExplanation",
     "ConnectionInfo",
+    "ConnectionParams",
     "ExplainEntry",
     "Preflight",
     "Stats",
@@ -61,6 +63,22 @@ class Preflight(_PreflightBase, total=False):
     """Only with ``explain=True``: for each false check, why (for a person)."""
 
 
+class CheckExplanation(TypedDict):
+    """The evaluator's explanation of a checklist, from ``Rules.explain_checks()``
+    (what ``preflight --explain`` prints)."""
+
+    checklist: dict[str, bool]
+    lock_statuses: dict[str, bool]
+    last_modified: Optional[int]
+    explain: dict[str, list[str]]
+    """For each false check, why (for a person)."""
+    tasks: dict[str, Optional[str]]
+    """For each check, the task it is about (``None`` when it names none)."""
+    groups: dict[str, dict[str, list[str]]]
+    """The groups the reasons name (and those they use): ``{name: {"max" |
+    "first_present": [operand, ...]}}``, as written in the rules file."""
+
+
 class _ConnectionInfoBase(TypedDict):
     layout: Literal["standalone", "cluster"]
     """Which layout is in force (docs/CLUSTER.md)."""
@@ -92,6 +110,31 @@ class ConnectionInfo(_ConnectionInfoBase, total=False):
     """Standalone: the URL with any password replaced by ``***``."""
     nodes: list[str]
     """Cluster: the seed nodes (``redis://host:port``)."""
+
+
+class _ConnectionParamsBase(TypedDict):
+    layout: Literal["standalone", "cluster"]
+    username: Optional[str]
+    password: Optional[str]
+    """With credentials: for building a client, never for printing."""
+    connect_timeout: float
+    timeout: float
+
+
+class ConnectionParams(_ConnectionParamsBase, total=False):
+    """What a redis-py client is built from, from ``connection_params()``: on the
+    standalone layout ``db`` and ``host``/``port``/``ssl`` (``ssl_cert_reqs``,
+    ``ssl_ca_certs`` with TLS) or ``path`` (a Unix socket); on the cluster
+    ``nodes`` as ``[host, port]`` pairs."""
+
+    db: int
+    host: str
+    port: int
+    path: str
+    ssl: bool
+    ssl_cert_reqs: Literal["required", "none"]
+    ssl_ca_certs: Optional[str]
+    nodes: list[list[Union[str, int]]]
 
 
 class Stats(TypedDict):

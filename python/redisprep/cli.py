@@ -249,8 +249,12 @@ def _cmd_preflight(args: argparse.Namespace) -> int:
     # all from the Rust evaluator, on the one snapshot read above.
     report = rules.explain_checks(checked)
     if args.json:
-        keys = ("checklist", "lock_statuses", "last_modified", "explain")
-        out = {k: report[k] for k in keys}
+        out: dict[str, Any] = {
+            "checklist": report["checklist"],
+            "lock_statuses": report["lock_statuses"],
+            "last_modified": report["last_modified"],
+            "explain": report["explain"],
+        }
         out.update(run_id=prep.run_id, wd=wd, source=source)
         print(json.dumps(out, indent=2, ensure_ascii=False))
         return 0
