@@ -18,10 +18,9 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from .. import config as _config
-from ..errors import ResolverError
 from ..prep import RedisPrep
 from ..task import TaskEnum
-from .runs import check_config, run_wd
+from .runs import ApiError, run_context
 
 if TYPE_CHECKING:
     import flask
@@ -42,29 +41,6 @@ def rq_connection(redis_url: str) -> redis.Redis:
     from .nodb import url_with_db
 
     return redis.Redis.from_url(url_with_db(redis_url, RQ_DB))
-
-
-class _ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def _run_context(runid: str, config: str) -> str:
-    """``runid -> wd`` with wepppy-like validation; raises :class:`_ApiError`."""
-    import flask
-
-    try:
-        wd = run_wd(flask.current_app.config["REDISPREP_DEMO_RUNS_ROOT"], runid)
-    except ResolverError as e:
-        raise _ApiError(400, str(e)) from None
-    if not os.path.isdir(wd):
-        raise _ApiError(404, f"run {runid!r} does not exist")
-    problem = check_config(wd, config)
-    if problem is not None:
-        raise _ApiError(400, problem)
-    return wd
 
 
 @contextlib.contextmanager
@@ -100,8 +76,8 @@ def rq_api_blueprint() -> flask.Blueprint:
 
     rq_api_bp = flask.Blueprint("rq_api", __name__)
 
-    @rq_api_bp.errorhandler(_ApiError)
-    def _api_error(e: _ApiError) -> Response:
+    @rq_api_bp.errorhandler(ApiError)
+    def _api_error(e: ApiError) -> Response:
         return flask.jsonify(Success=False, Error=e.message), e.status
 
     def _enqueue(prep: RedisPrep, func: Callable[[str], Any], runid: str) -> Response:
@@ -115,7 +91,7 @@ def rq_api_blueprint() -> flask.Blueprint:
 
     @rq_api_bp.route("/runs/<string:runid>/<config>/rq/api/build_climate", methods=["POST"])
     def api_build_climate(runid: str, config: str) -> Response:
-        prep = RedisPrep.getInstance(_run_context(runid, config))
+        prep = RedisPrep.getInstance(run_context(runid, config))
         # prep.remove_timestamp(TaskEnum.build_climate)  # Removed - automatic invalidation now
         # The worker calls prep.timestamp(TaskEnum.build_climate) when the job
         # completes, which invalidates the dependent caches.
@@ -123,14 +99,14 @@ def rq_api_blueprint() -> flask.Blueprint:
 
     @rq_api_bp.route("/runs/<string:runid>/<config>/rq/api/run_wepp", methods=["POST"])
     def api_run_wepp(runid: str, config: str) -> Response:
-        prep = RedisPrep.getInstance(_run_context(runid, config))
+        prep = RedisPrep.getInstance(run_context(runid, config))
         # prep.remove_timestamp(TaskEnum.run_wepp_hillslopes)  # Removed - automatic invalidation
         # prep.remove_timestamp(TaskEnum.run_wepp_watershed)  # Removed - automatic invalidation
         return _enqueue(prep, run_wepp_rq, runid)
 
     @rq_api_bp.route("/runs/<string:runid>/<config>/rq/api/abstract_watershed", methods=["POST"])
     def api_abstract_watershed(runid: str, config: str) -> Response:
-        prep = RedisPrep.getInstance(_run_context(runid, config))
+        prep = RedisPrep.getInstance(run_context(runid, config))
         # The same migrated pattern in one line with the redisprep.rq helper.
         with _redis_conn() as redis_conn:
             job = enqueue_recorded(
@@ -141,7 +117,7 @@ def rq_api_blueprint() -> flask.Blueprint:
     @rq_api_bp.route("/runs/<string:runid>/<config>/rq/api/build_landuse", methods=["POST"])
     def api_build_landuse(runid: str, config: str) -> Response:
         # NOT migrated yet: still clears the timestamp by hand before enqueueing.
-        prep = RedisPrep.getInstance(_run_context(runid, config))
+        prep = RedisPrep.getInstance(run_context(runid, config))
         prep.remove_timestamp(TaskEnum.build_landuse)
         return _enqueue(prep, build_landuse_rq, runid)
 
@@ -149,7 +125,7 @@ def rq_api_blueprint() -> flask.Blueprint:
     def api_build_soils(runid: str, config: str) -> Response:
         # NOT migrated, and must not be: its job stamps build_landuse instead of
         # build_soils (a deliberate worker bug; `redisprep migrate` reports it unsafe).
-        prep = RedisPrep.getInstance(_run_context(runid, config))
+        prep = RedisPrep.getInstance(run_context(runid, config))
         prep.remove_timestamp(TaskEnum.build_soils)
         return _enqueue(prep, build_soils_rq, runid)
 

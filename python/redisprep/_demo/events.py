@@ -187,15 +187,15 @@ def events_blueprint() -> flask.Blueprint:
     """The ``events`` blueprint (needs the config ``create_app`` sets)."""
     import flask
 
-    from .app import _ApiError, _run_context
+    from .runs import ApiError, run_context
 
     bp = flask.Blueprint("events", __name__)
 
     @bp.route("/runs/<string:runid>/<config>/events", methods=["GET"])
     def run_events(runid: str, config: str) -> Any:
         try:
-            wd = _run_context(runid, config)
-        except _ApiError as e:
+            wd = run_context(runid, config)
+        except ApiError as e:
             return flask.jsonify(Success=False, Error=e.message), e.status
         on, channel = events_on()
         if not on:

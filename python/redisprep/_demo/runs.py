@@ -13,9 +13,11 @@ from .nodb import NoDbController
 
 __all__ = [
     "CONTROLLERS",
+    "ApiError",
     "check_config",
     "create_sample_run",
     "run_config",
+    "run_context",
     "run_wd",
     "warm_caches",
 ]
@@ -98,3 +100,28 @@ def warm_caches(wd: str, controllers: tuple[str, ...] = CONTROLLERS) -> dict[str
         ctrl.load()
         keys[name] = ctrl.path
     return keys
+
+
+class ApiError(Exception):
+    """A request the demo refuses: its HTTP status and message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def run_context(runid: str, config: str) -> str:
+    """``runid -> wd`` with wepppy-like validation; raises :class:`ApiError`."""
+    import flask
+
+    try:
+        wd = run_wd(flask.current_app.config["REDISPREP_DEMO_RUNS_ROOT"], runid)
+    except ResolverError as e:
+        raise ApiError(400, str(e)) from None
+    if not os.path.isdir(wd):
+        raise ApiError(404, f"run {runid!r} does not exist")
+    problem = check_config(wd, config)
+    if problem is not None:
+        raise ApiError(400, problem)
+    return wd

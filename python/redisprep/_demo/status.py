@@ -244,19 +244,20 @@ def status_blueprint() -> flask.Blueprint:
     config ``create_app`` sets."""
     import flask
 
-    from .app import _ApiError, _redis_conn, _run_context
+    from .app import _redis_conn
+    from .runs import ApiError, run_context
 
     bp = flask.Blueprint("status", __name__)
 
-    def error_page(e: _ApiError) -> tuple[str, int]:
+    def error_page(e: ApiError) -> tuple[str, int]:
         html = flask.render_template_string(ERROR_PAGE, status=e.status, message=e.message)
         return html, e.status
 
     @bp.route("/runs/<string:runid>/<config>/status", methods=["GET"])
     def run_status(runid: str, config: str) -> Response:
         try:
-            wd = _run_context(runid, config)
-        except _ApiError as e:
+            wd = run_context(runid, config)
+        except ApiError as e:
             return error_page(e)
         with _redis_conn() as rq_conn:
             status = collect_status(
@@ -274,25 +275,25 @@ def status_blueprint() -> flask.Blueprint:
     @bp.route("/runs/<string:runid>/<config>/status/<action>", methods=["POST"])
     def run_action(runid: str, config: str, action: str) -> Response:
         try:
-            wd = _run_context(runid, config)
-        except _ApiError as e:
+            wd = run_context(runid, config)
+        except ApiError as e:
             return error_page(e)
         back = flask.url_for("status.run_status", runid=runid, config=config)
         if action == "warm_caches":
             warm_caches(wd, tuple(c for c in CONTROLLERS if os.path.exists(f"{wd}/{c}.nodb")))
             return flask.redirect(back + "?msg=caches+warmed", code=303)
         if action not in ACTIONS:
-            return error_page(_ApiError(404, f"unknown action {action!r}"))
+            return error_page(ApiError(404, f"unknown action {action!r}"))
         # Run the real migrated endpoint, then come back here instead of showing JSON.
         view = flask.current_app.view_functions[ACTIONS[action][1]]
         try:
             result: Any = view(runid=runid, config=config)
             reply = flask.current_app.make_response(result)
-        except _ApiError as e:
+        except ApiError as e:
             return error_page(e)
         body = reply.get_json(silent=True) or {}
         if reply.status_code != 200 or not body.get("Success"):
-            return error_page(_ApiError(reply.status_code, str(body.get("Error", body))))
+            return error_page(ApiError(reply.status_code, str(body.get("Error", body))))
         return flask.redirect(f"{back}?msg={action}+enqueued", code=303)
 
     return bp
