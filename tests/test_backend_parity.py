@@ -22,28 +22,9 @@ import pytest
 
 import redisprep
 from redisprep import ConfigError, RedisPrep, RedisPrepError, TaskEnum
+from support.envvars import clear_settings_env
 from support.layouts import Layout
 
-ENV = [
-    "REDIS_URL",
-    "RQ_REDIS_URL",
-    "REDIS_HOST",
-    "REDIS_PORT",
-    "REDIS_PASSWORD",
-    "REDISPREP_URL_OVERRIDE",
-    "REDISPREP_PREP_DB",
-    "REDISPREP_TIMEOUT",
-    "REDISPREP_CONNECT_TIMEOUT",
-    "REDISPREP_RETRIES",
-    "REDISPREP_FSYNC",
-    "REDISPREP_EVENTS",
-    "REDISPREP_EVENTS_CHANNEL",
-    "REDISPREP_MIN_REPLICAS",
-    "REDISPREP_REPLICA_TIMEOUT",
-    "REDISPREP_TLS_CA",
-    "REDISPREP_LAYOUT",
-    "REDISPREP_CLUSTER_URL",
-]
 MISSING = "<missing>"
 
 # connection_info() keys both layouts must report identically
@@ -129,8 +110,7 @@ def env(layout: Layout, monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.Monk
     """A clean environment on ``layout``. Requested after ``layout`` so that the
     environment is restored before ``layout`` re-points redisprep at the
     session server (a bad variable left set would make that fail)."""
-    for name in ENV:
-        monkeypatch.delenv(name, raising=False)
+    clear_settings_env(monkeypatch)
     yield monkeypatch
 
 
@@ -138,8 +118,7 @@ def env(layout: Layout, monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.Monk
 def clean_env(monkeypatch: pytest.MonkeyPatch, redis_info: Any) -> Iterator[pytest.MonkeyPatch]:
     """A clean environment; redisprep back on the session server after (once the
     environment is restored)."""
-    for name in ENV:
-        monkeypatch.delenv(name, raising=False)
+    clear_settings_env(monkeypatch)
     try:
         yield monkeypatch
     finally:

@@ -14,32 +14,16 @@ import redis
 import redisprep
 from redisprep import ConfigError, RedisPrep, RedisPrepError
 from support.cluster import LocalCluster
+from support.envvars import clear_settings_env
 from support.redis_server import RedisServer
 
-ENV = [
-    "REDIS_URL",
-    "RQ_REDIS_URL",
-    "REDIS_HOST",
-    "REDIS_PORT",
-    "REDIS_PASSWORD",
-    "REDISPREP_PREP_DB",
-    "REDISPREP_TIMEOUT",
-    "REDISPREP_CONNECT_TIMEOUT",
-    "REDISPREP_RETRIES",
-    "REDISPREP_FSYNC",
-    "REDISPREP_EVENTS",
-    "REDISPREP_TLS_CA",
-    "REDISPREP_LAYOUT",
-    "REDISPREP_CLUSTER_URL",
-]
 SECRET = "s3cret-Pa55"
 
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     """A clean environment (restored, and redisprep re-pointed, by conftest after)."""
-    for name in ENV:
-        monkeypatch.delenv(name, raising=False)
+    clear_settings_env(monkeypatch)
     yield monkeypatch
 
 

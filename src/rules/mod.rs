@@ -13,6 +13,8 @@ pub mod load;
 pub mod model;
 pub mod render;
 pub mod template;
+#[cfg(test)]
+mod test_rules;
 mod validate;
 
 use std::sync::{Arc, Mutex};

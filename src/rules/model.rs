@@ -269,16 +269,7 @@ impl Rules {
 mod tests {
     use crate::rules::{load, BUILTIN_SOURCE, BUILTIN_TEXT};
 
-    const SMALL: &str = r#"{"version": 1,
-      "controllers": {"c": {"keys": ["{wd}/c.nodb"]}},
-      "tasks": {"a": {"invalidates": ["c"]}, "b": {"invalidates": []}, "x": {"invalidates": []}},
-      "groups": {"inner": {"max": ["a", "b"]}, "outer": {"first_present": ["@inner", "x"]}, "solo": {"max": ["x"]}},
-      "checks": {
-        "plain": {"newer": "a", "than_all": ["b", "@outer"]},
-        "nested": {"all": [{"not": {"exists": "attrs:x"}}, {"any": [{"non_empty": "timestamps:x"}, {"equals": {"field": "f", "value": "v"}}]}]},
-        "via_group": {"newer": "@outer", "than_any": ["x"]},
-        "flag": {"equals": {"field": "attrs:has_sbs", "value": "true"}}
-      }}"#;
+    use crate::rules::test_rules::SMALL;
 
     #[test]
     fn subject_tasks() {

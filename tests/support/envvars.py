@@ -1,0 +1,32 @@
+"""The environment variables redisprep reads for its connection settings, and
+a helper that clears them for a test (monkeypatch restores them after)."""
+
+from __future__ import annotations
+
+import pytest
+
+SETTINGS_ENV = (
+    "REDIS_URL",
+    "RQ_REDIS_URL",
+    "REDIS_HOST",
+    "REDIS_PORT",
+    "REDIS_PASSWORD",
+    "REDISPREP_PREP_DB",
+    "REDISPREP_TIMEOUT",
+    "REDISPREP_CONNECT_TIMEOUT",
+    "REDISPREP_RETRIES",
+    "REDISPREP_FSYNC",
+    "REDISPREP_EVENTS",
+    "REDISPREP_EVENTS_CHANNEL",
+    "REDISPREP_MIN_REPLICAS",
+    "REDISPREP_REPLICA_TIMEOUT",
+    "REDISPREP_TLS_CA",
+    "REDISPREP_LAYOUT",
+    "REDISPREP_CLUSTER_URL",
+)
+
+
+def clear_settings_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset every connection-settings variable for the test."""
+    for name in SETTINGS_ENV:
+        monkeypatch.delenv(name, raising=False)
