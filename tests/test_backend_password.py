@@ -140,6 +140,15 @@ def migrate_layout(src: str, dst: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _copies_three(src: str, dst: str, password: str) -> None:
+    """``migrate-layout --from src --to dst`` copies the 3 runs and never shows the password."""
+    done = migrate_layout(src, dst)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert password not in out
+    assert "copied 3 run(s)" in done.stdout
+
+
 def test_migrate_layout_both_ways_with_passwords(
     on_auth_cluster: LocalCluster, auth_server: PasswordServer, cred: tuple[str, str]
 ) -> None:
@@ -151,24 +160,16 @@ def test_migrate_layout_both_ways_with_passwords(
         standalone.hset(run_id, "locked:climate.nodb", "true")  # never copied
     rc = on_auth_cluster.client()
     try:
-        to_cluster = migrate_layout(
-            auth_server.url_as(user, password), on_auth_cluster.url_as(user, password)
+        _copies_three(
+            auth_server.url_as(user, password), on_auth_cluster.url_as(user, password), password
         )
-        out = to_cluster.stdout + to_cluster.stderr
-        assert to_cluster.returncode == 0, out
-        assert password not in out
-        assert "copied 3 run(s)" in to_cluster.stdout
         for run_id, fields in HASHES.items():
             assert rc.hgetall(cluster_prep_key(run_id)) == fields, run_id
 
         standalone.flushall()
-        to_standalone = migrate_layout(
-            on_auth_cluster.url_as(user, password), auth_server.url_as(user, password)
+        _copies_three(
+            on_auth_cluster.url_as(user, password), auth_server.url_as(user, password), password
         )
-        out = to_standalone.stdout + to_standalone.stderr
-        assert to_standalone.returncode == 0, out
-        assert password not in out
-        assert "copied 3 run(s)" in to_standalone.stdout
         for run_id, fields in HASHES.items():
             assert standalone.hgetall(run_id) == fields, run_id
     finally:
