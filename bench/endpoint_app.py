@@ -22,6 +22,7 @@ import redis
 
 from redisprep import TaskEnum
 from redisprep._demo import app as demo
+from redisprep._demo.runs import ApiError, run_context
 from support.legacy_ref import LegacyRedisPrep
 
 
@@ -39,7 +40,7 @@ def create(kind: str) -> flask.Flask:
     conn_kw = redis.Redis.from_url(url).connection_pool.connection_kwargs
     host, port = conn_kw["host"], conn_kw["port"]
 
-    @legacy.errorhandler(demo._ApiError)
+    @legacy.errorhandler(ApiError)
     def _api_error(e: Any) -> Any:
         return flask.jsonify(Success=False, Error=e.message), e.status
 
@@ -47,7 +48,7 @@ def create(kind: str) -> flask.Flask:
     def api_build_climate(runid: str, config: str) -> Any:
         from redisprep._demo.jobs import build_climate_rq
 
-        wd = demo._run_context(runid, config)
+        wd = run_context(runid, config)
         client = redis.Redis(host=host, port=port, db=0, decode_responses=True)
         prep = LegacyRedisPrep.getInstance(wd, client)
         prep.remove_timestamp(TaskEnum.build_climate)
