@@ -307,14 +307,6 @@ impl Settings {
             };
         Ok(Settings { common, target })
     }
-
-    /// The name of the layout (`standalone` or `cluster`).
-    pub fn layout(&self) -> &'static str {
-        match self.target {
-            Target::Standalone(_) => "standalone",
-            Target::Cluster(_) => "cluster",
-        }
-    }
 }
 
 fn layout_is_cluster() -> bool {

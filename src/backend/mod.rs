@@ -27,7 +27,7 @@ use crate::rules::KeyPlan;
 use crate::settings::{Common, Options, Settings, Target};
 use crate::value;
 
-pub use cluster::{cache_key as cluster_cache_key, prep_key as cluster_prep_key, Cluster};
+pub use cluster::Cluster;
 pub use info::{Info, Params};
 pub use standalone::Standalone;
 
@@ -73,14 +73,6 @@ impl Backend {
         match self {
             Backend::Standalone(s) => &s.common,
             Backend::Cluster(c) => &c.common,
-        }
-    }
-
-    /// `standalone` or `cluster`.
-    pub fn layout(&self) -> &'static str {
-        match self {
-            Backend::Standalone(_) => "standalone",
-            Backend::Cluster(_) => "cluster",
         }
     }
 
