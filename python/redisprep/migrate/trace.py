@@ -38,6 +38,7 @@ from .atoms import (
     Inst,
     KwArgs,
     ModRef,
+    Partial,
     Prep,
     Str,
     freeze,
@@ -46,10 +47,10 @@ from .blocks import Block, Branches
 from .index import Module, Project
 from .values import Evaluator
 
-__all__ = ["Chain", "Note", "Step", "Trace", "Tracer"]
+__all__ = ["Chain", "Gap", "Note", "Step", "Trace", "Tracer"]
 
 _Bindings = dict[str, frozenset[Atom]]
-_Target = tuple[Func, Optional[Inst]]
+_Target = tuple[Func, Optional[Inst], Optional[Partial]]
 _ENQUEUE_JOB_ARG = {"enqueue_call": 0, "enqueue": 0, "enqueue_in": 1, "enqueue_at": 1}
 _MAX_STACK = 60
 
@@ -82,12 +83,34 @@ class Note:
     message: str
 
 
+@dataclass(frozen=True)
+class Gap:
+    """Where a task is not stamped on one path: an arm of an ``if``/``elif``/``else``
+    (``branch``), a function chosen at run time (``alternative``), an ``except``
+    handler that alone stamps it (``except``), a ``match`` no case of which may run
+    (``match``)."""
+
+    site: str
+    kind: str
+
+    def describe(self, task: str) -> str:
+        return {
+            "branch": f"the branch at {self.site} does not stamp {task}",
+            "alternative": f"a job or function chosen at run time at {self.site} "
+            f"does not stamp {task}",
+            "except": f"{task} is stamped only in the except handler at {self.site}",
+            "match": f"no case of the match at {self.site} may run",
+        }.get(self.kind, self.site)
+
+
 @dataclass
 class Trace:
     """What following one function found."""
 
     stamps: dict[str, Chain] = field(default_factory=dict)
     maybe: dict[str, Chain] = field(default_factory=dict)
+    gaps: dict[str, Gap] = field(default_factory=dict)
+    """For a ``maybe`` task: the first place found where a path does not stamp it."""
     removes: dict[str, Chain] = field(default_factory=dict)
     job_removes: dict[str, Chain] = field(default_factory=dict)
     """Removes made inside an enqueued job (not by the endpoint itself)."""
@@ -101,6 +124,7 @@ class Trace:
         return Trace(
             dict(self.stamps),
             dict(self.maybe),
+            dict(self.gaps),
             dict(self.removes),
             dict(self.job_removes),
             list(self.notes),
@@ -119,6 +143,7 @@ class Trace:
                 self.job_removes[task] = chain
         if kind != "remove_timestamp":
             self.maybe.pop(task, None)
+            self.gaps.pop(task, None)
 
     def _extend(self, child: Trace, prefix: Chain) -> None:
         for task, chain in child.removes.items():
@@ -138,9 +163,14 @@ class Trace:
             self.job_defs.setdefault(job, where)
         self.enqueues += child.enqueues
 
-    def merge(self, children: Sequence[tuple[Trace, Optional[Step]]]) -> None:
+    def merge(
+        self,
+        children: Sequence[tuple[Trace, Optional[Step]]],
+        where: Optional[Sequence[Optional[Gap]]] = None,
+    ) -> None:
         """Children reached from one call site, or the arms of one branch: a task is
-        stamped if every one stamps it, else it is only ``maybe``."""
+        stamped if every one stamps it, else it is only ``maybe`` (``where`` says, per
+        child, what a path through it is, to name the one that misses it)."""
         if not children:
             return
         definite = set.intersection(*(set(c.stamps) for c, _ in children))
@@ -152,9 +182,25 @@ class Trace:
                     self.add("timestamp", task, prefix + chain)
                 elif task not in self.stamps:
                     self.maybe.setdefault(task, prefix + chain)
+                    self._gap(task, children, where)
             for task, chain in child.maybe.items():
                 if task not in self.stamps:
                     self.maybe.setdefault(task, prefix + chain)
+                    if task in child.gaps:
+                        self.gaps.setdefault(task, child.gaps[task])
+
+    def _gap(
+        self,
+        task: str,
+        children: Sequence[tuple[Trace, Optional[Step]]],
+        where: Optional[Sequence[Optional[Gap]]],
+    ) -> None:
+        if task in self.gaps or where is None:
+            return
+        for (child, _), gap in zip(children, where):
+            if task not in child.stamps and gap is not None:
+                self.gaps[task] = child.gaps.get(task, gap)
+                return
 
 
 class Tracer:
@@ -235,9 +281,11 @@ class Tracer:
             if isinstance(item, ast.Call):
                 self._call(item, frame, trace)
             elif isinstance(item, Branches):
-                trace.merge([(self._sub(arm, frame), None) for arm in item.arms])
+                where = [Gap(f"{frame.module.path}:{line}", "branch") for line in item.lines]
+                trace.merge([(self._sub(arm, frame), None) for arm in item.arms], where)
             else:  # Maybe: what it stamps is never proof
-                trace.merge([(self._sub(item.block, frame), None), (Trace(), None)])
+                gap = Gap(f"{frame.module.path}:{item.line}", item.kind)
+                trace.merge([(self._sub(item.block, frame), None), (Trace(), None)], [gap, gap])
 
     def _sub(self, block: Block, frame: Frame) -> Trace:
         sub = Trace()
@@ -260,15 +308,15 @@ class Tracer:
             self._enqueue(call, 2, frame, trace, site)
             return
         children: list[tuple[Trace, Step]] = []
-        for func, inst in self._targets(callee):
+        for func, inst, partial in self.targets(callee):
             if func.node.name == "enqueue_recorded":
                 self._enqueue(call, 2, frame, trace, site)
                 return
-            b = self.ev.bind(func, inst, call.args, call.keywords, frame)
+            b = self.ev.bind(func, inst, call.args, call.keywords, frame, partial)
             step = Step("call", func.qualname, site, func.where())
             children.append((self.follow(func, inst, b), step))
         if children:
-            trace.merge(children)
+            trace.merge(children, [Gap(site, "alternative")] * len(children))
         elif _is_dynamic(f, frame):
             trace.notes.append(Note(site, f"{ast.unparse(f)}(...): dynamic dispatch, not followed"))
         else:
@@ -286,17 +334,21 @@ class Tracer:
             return False
         return name.split(".", 1)[0] in self.project.top_packages
 
-    def _targets(self, callee: frozenset[Atom]) -> list[tuple[Func, Optional[Inst]]]:
-        out: list[tuple[Func, Optional[Inst]]] = []
+    def targets(self, callee: frozenset[Atom], partial: Optional[Partial] = None) -> list[_Target]:
+        """The functions a call may run: functions, bound methods, constructors, and
+        what a ``functools.partial`` wraps."""
+        out: list[_Target] = []
         for a in sorted(callee, key=_order):
             if isinstance(a, Func):
-                out.append((a, None))
+                out.append((a, None, partial))
             elif isinstance(a, Bound):
-                out.append((a.func, a.inst))
+                out.append((a.func, a.inst, partial))
             elif isinstance(a, Cls):
                 init = self.ev.method(a, "__init__")
                 if init is not None:
-                    out.append((init, Inst(a)))
+                    out.append((init, Inst(a), partial))
+            elif isinstance(a, Partial) and partial is None:
+                out.extend(self.targets(a.target, a))
         return out
 
     def _stamp(
@@ -352,7 +404,7 @@ class Tracer:
             )
         self._on_success(call, frame, children, site)
         if children:
-            trace.merge(children)
+            trace.merge(children, [Gap(site, "alternative")] * len(children))
         elif missing:
             for m in missing:
                 trace.missing_jobs.append(Note(site, m))
@@ -382,7 +434,7 @@ class Tracer:
         stamps = sorted({(t, a.site) for a in atoms if isinstance(a, Callback) for t in a.tasks})
         callbacks = [
             (self.follow(func, inst, {}), Step("on_success", func.qualname, site, func.where()))
-            for func, inst in self._targets(frozenset(atoms))
+            for func, inst, _ in self.targets(frozenset(atoms))
         ]
         for i, (original, step) in enumerate(children):  # runs after each successful job
             child = original.copy()
