@@ -46,7 +46,7 @@ def analyse(
         callers = Callers(
             tracer,
             _modules(project, endpoint_paths),
-            {id(h.node) for h in held.values() if h is not None},
+            [h for h in held.values() if h is not None],
         )
     out: list[Verdict] = []
     for f in findings:

@@ -66,15 +66,17 @@ def _calls(block: Block) -> Iterator[ast.Call]:
 class Callers:
     """The endpoints reaching each helper of interest, found once for all helpers."""
 
-    def __init__(self, tracer: Tracer, modules: Iterable[Module], helpers: set[int]) -> None:
-        """``modules``: the endpoint modules; ``helpers``: ``id()`` of the helper defs."""
+    def __init__(self, tracer: Tracer, modules: Iterable[Module], helpers: list[Func]) -> None:
+        """``modules``: the endpoint modules; ``helpers``: the functions holding calls."""
         self.tracer = tracer
         self.ev = tracer.ev
         self.modules = list(modules)
         self._ids = {id(m) for m in self.modules}
-        self.helpers = helpers
-        self.paths: dict[int, list[CallerPath]] = {h: [] for h in helpers}
+        self.helpers = {id(h.node) for h in helpers}
+        self.paths: dict[int, list[CallerPath]] = {h: [] for h in self.helpers}
         self.endpoints: list[tuple[Func, str]] = list(self._endpoints())
+        self.names = {h.node.name for h in helpers}
+        self._refs: dict[int, dict[str, list[_Ref]]] = {}
         self.visited: set[int] = set()
         """``id()`` of every function some endpoint's calls reach."""
         for func, route in self.endpoints:
@@ -140,16 +142,17 @@ class Callers:
             out.append((func, inst if isinstance(inst, Inst) else None, b, path))
         return out
 
-    def unexplained(self, helper: AnyFunc) -> list[Reference]:
+    def unexplained(self, helper: AnyFunc, module: Module) -> list[Reference]:
         """Uses of the helper's name that no search explains: in a function no endpoint
         reaches, in a container (a dispatch table), or at module level when no endpoint
-        reaches the helper at all. Any of them may call it in a context not judged."""
+        reaches the helper at all. Any of them may call it in a context not judged. Uses
+        count in the helper's module and in modules that import it from there."""
         reached = bool(self.paths.get(id(helper)))
         out: list[Reference] = []
         for mod in self.modules:
-            if helper.name not in mod.text:
+            if helper.name not in mod.text or not self._sees(mod, module, helper.name):
                 continue
-            for owner, node, in_container in _references(mod.tree, helper.name):
+            for owner, node, in_container in self._references(mod).get(helper.name, []):
                 if owner is helper:
                     continue
                 if owner is not None and id(owner) in self.visited and not in_container:
@@ -159,13 +162,36 @@ class Callers:
                 out.append(Reference(mod.where(node), owner.name if owner else "<module>"))
         return out
 
+    def _sees(self, mod: Module, home: Module, name: str) -> bool:
+        """``mod`` is the helper's module, or imports the name or the module from it."""
+        if mod is home:
+            return True
+        for imp in mod.scope.imports.values():
+            target = self.ev.project.find(imp.module) if imp.module else None
+            if target is home and imp.attr in (None, name):
+                return True
+            if imp.attr is not None and self.ev.project.find(f"{imp.module}.{imp.attr}") is home:
+                return True
+        return False
+
+    def _references(self, mod: Module) -> dict[str, list[_Ref]]:
+        refs = self._refs.get(id(mod))
+        if refs is None:
+            refs = self._refs[id(mod)] = {}
+            for owner, node, boxed in _loads(mod.tree):
+                name = node.id if isinstance(node, ast.Name) else getattr(node, "attr", "")
+                if name in self.names:
+                    refs.setdefault(name, []).append((owner, node, boxed))
+        return refs
+
 
 _CONTAINERS = (ast.Dict, ast.List, ast.Tuple, ast.Set)
+_Ref = tuple[Optional[AnyFunc], ast.AST, bool]
 
 
-def _references(tree: ast.Module, name: str) -> Iterator[tuple[Optional[AnyFunc], ast.AST, bool]]:
-    """``(enclosing function or None, node, inside a container literal)`` for each load
-    of ``name`` (a ``Name``, or the attribute of an ``Attribute``)."""
+def _loads(tree: ast.Module) -> Iterator[_Ref]:
+    """``(enclosing function or None, node, inside a container literal)`` for each
+    ``Name`` load and each ``Attribute``."""
     stack: list[tuple[Optional[AnyFunc], ast.AST, bool]] = [(None, tree, False)]
     while stack:
         owner, node, boxed = stack.pop()
@@ -174,8 +200,8 @@ def _references(tree: ast.Module, name: str) -> Iterator[tuple[Optional[AnyFunc]
                 stack.append((child, child, False))
                 continue
             inner = boxed or isinstance(node, _CONTAINERS)
-            if isinstance(child, ast.Name) and child.id == name and isinstance(child.ctx, ast.Load):
+            if isinstance(child, ast.Name) and isinstance(child.ctx, ast.Load):
                 yield owner, child, inner
-            elif isinstance(child, ast.Attribute) and child.attr == name:
+            elif isinstance(child, ast.Attribute):
                 yield owner, child, inner
             stack.append((owner, child, inner))

@@ -108,7 +108,9 @@ def judge_helper(
         _per_caller(finding, helper, p, follow, tracer, coverage)
         for p in callers.paths.get(id(helper.node), [])
     ]
-    entries = [cv for cv, _ in judged] + [_unfollowed(r) for r in callers.unexplained(helper.node)]
+    entries = [cv for cv, _ in judged] + [
+        _unfollowed(r) for r in callers.unexplained(helper.node, helper.module)
+    ]
     site = f"{finding.path}:{finding.line}"
     failing = [c for c in entries if c.verdict not in _OK]
     base = next((v for cv, v in judged if cv.verdict not in _OK), judged[0][1] if judged else None)

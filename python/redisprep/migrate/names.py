@@ -36,6 +36,8 @@ class NameResolver:
         self._class_frames: dict[Cls, Frame] = {}
         self._module_names: dict[tuple[str, str], frozenset[Atom]] = {}
         self._resolving: set[_NameKey] = set()
+        self._stars: dict[tuple[str, str], frozenset[Atom]] = {}
+        self._exported: dict[str, Optional[set[str]]] = {}
 
     def eval(self, expr: ast.expr, frame: Frame) -> frozenset[Atom]:  # pragma: no cover
         raise NotImplementedError
@@ -90,7 +92,20 @@ class NameResolver:
 
     def star_name(self, name: str, module: Module, seen: set[str]) -> frozenset[Atom]:
         """``name`` as bound by the ``from m import *`` of ``module`` (``__all__`` and the
-        no-underscore rule respected), following star imports of star imports."""
+        no-underscore rule respected), following star imports of star imports (memoised
+        per module and name)."""
+        if not module.scope.stars:
+            return EMPTY
+        key = (module.name, name)
+        fresh = not seen
+        if fresh and key in self._stars:
+            return self._stars[key]
+        found = self._star_name(name, module, seen)
+        if fresh:
+            self._stars[key] = found
+        return found
+
+    def _star_name(self, name: str, module: Module, seen: set[str]) -> frozenset[Atom]:
         stack = [module]
         seen.add(module.name)
         while stack:
@@ -100,7 +115,9 @@ class NameResolver:
                 if mod is None or mod.name in seen:
                     continue
                 seen.add(mod.name)
-                names = exported(mod)
+                if mod.name not in self._exported:
+                    self._exported[mod.name] = exported(mod)
+                names = self._exported[mod.name]
                 if name in mod.scope and (
                     (names is None and name[:1] != "_") or name in (names or ())
                 ):
