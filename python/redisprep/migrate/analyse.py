@@ -10,11 +10,12 @@ from typing import Any, Optional
 from .._redisprep import Rules
 from .atoms import Func
 from .callers import Callers
+from .evidence import Note, Trace
 from .helpers import judge_helper
 from .index import Module, Project
 from .scan import Finding
 from .tasks import TaskNames, find_task_enum
-from .trace import Note, Trace, Tracer
+from .trace import Tracer
 from .verdict import Coverage, Verdict, judge
 
 __all__ = ["WorkerReport", "analyse", "worker_report", "worker_stamps"]

@@ -22,9 +22,10 @@ from typing import Optional
 
 from .atoms import Atom, Frame, Func, Inst, freeze
 from .blocks import Block, Branches
+from .evidence import Chain, Step
 from .index import AnyFunc, Module
 from .scan import route_of
-from .trace import Chain, Step, Tracer
+from .trace import Tracer
 
 __all__ = ["CallerPath", "Callers", "Reference"]
 

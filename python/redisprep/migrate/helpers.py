@@ -19,8 +19,9 @@ from typing import Optional
 
 from .atoms import Func
 from .callers import CallerPath, Callers, Reference
+from .evidence import Trace
 from .scan import Finding
-from .trace import Trace, Tracer
+from .trace import Tracer
 from .verdict import CallerVerdict, Coverage, Verdict, advise, judge
 
 __all__ = ["judge_helper"]

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from .._redisprep import Rules
+from .evidence import Chain, Note, Trace
 from .scan import Finding
 from .tasks import TaskNames
-from .trace import Chain, Note, Trace
 
 __all__ = [
     "REASONS",
