@@ -357,3 +357,36 @@ def test_bad_files_are_reported_and_skipped(tree: Path) -> None:
     assert p.returncode == 0, p.stderr
     assert "warning: wepppy/rq/broken_rq.py:1: cannot parse" in p.stderr
     assert "(skipped)" in p.stderr
+
+
+def test_deep_chains_end_without_raising(tmp_path: Path) -> None:
+    """Far deeper than any limit: 300 helpers calling each other in a line, 300 modules
+    aliasing a name, a class inheriting from itself through 3 modules."""
+    helpers = "".join(f"def h{i}(wd):\n    return h{i + 1}(wd)\n\n\n" for i in range(300))
+    routes = (
+        "from flask import Blueprint\nfrom redisprep import RedisPrep, TaskEnum\n"
+        "from alias299 import job\nfrom k0 import K\n\nbp = Blueprint('b', __name__)\n\n\n"
+        + helpers
+        + "def h300(wd):\n    RedisPrep.getInstance(wd).remove_timestamp(TaskEnum.build_soils)\n"
+        "    K().go()\n    return job\n\n\n"
+        "@bp.route('/x', methods=['POST'])\ndef ep(wd, q):\n    q.enqueue(h0(wd), wd)\n"
+    )
+    sources = [("routes.py", routes)]
+    sources.append(("alias0.py", "def job(wd):\n    return wd\n"))
+    sources += [
+        (f"alias{i}.py", f"from alias{i - 1} import job as j\njob = j\n") for i in range(1, 300)
+    ]
+    sources += [
+        (f"k{i}.py", f"from k{(i + 1) % 3} import K as B\n\nclass K(B):\n    pass\n")
+        for i in range(3)
+    ]
+    sources = [(str(tmp_path / p), t) for p, t in sources]
+    for p, t in sources:
+        Path(p).write_text(t, "utf-8")
+    project = Project(sources)
+    verdicts = analyse(project, scan_source(routes, sources[0][0]), Rules.load())
+    # The search from the endpoint stops long before h300: the helper's one caller it
+    # cannot explain is named, and the call is unsafe.
+    assert [(v.verdict, v.reason, [c.endpoint for c in v.callers or []]) for v in verdicts] == [
+        ("unsafe", "caller-not-followed", ["h299 (not followed)"])
+    ]

@@ -52,25 +52,32 @@ def analyse(
     out: list[Verdict] = []
     for f in findings:
         helper = held.get(f)
-        if helper is not None and callers is not None:
-            v = judge_helper(f, helper, callers, follow, tracer, coverage)
-        else:
-            mod = project.module_at(f.path)
-            func = tracer.function_at(mod, f.line, f.function) if mod is not None else None
-            v = judge(f, follow(func) if func is not None else Trace(), coverage)
+        try:
+            if helper is not None and callers is not None:
+                v = judge_helper(f, helper, callers, follow, tracer, coverage)
+            else:
+                mod = project.module_at(f.path)
+                func = tracer.function_at(mod, f.line, f.function) if mod is not None else None
+                v = judge(f, follow(func) if func is not None else Trace(), coverage)
+        except RecursionError:  # a safety net only: every step is cycle-guarded
+            v = judge(f, _too_deep(f"{f.path}:{f.line}"), coverage)
         v.task_enum = tracer.ev.task_names.to_json()
         out.append(v)
     return out
+
+
+def _too_deep(site: str) -> Trace:
+    trace = Trace()
+    trace.missing_jobs.append(Note(site, "the chain is too deep to follow, not followed"))
+    trace.enqueues = 1
+    return trace
 
 
 def _follow(tracer: Tracer, func: Func) -> Trace:
     try:
         return tracer.follow(func, None, {})
     except RecursionError:  # a safety net only: every step is cycle-guarded
-        trace = Trace()
-        trace.notes.append(Note(func.where(), "the chain is too deep to follow, not followed"))
-        trace.enqueues = 1
-        return trace
+        return _too_deep(func.where())
 
 
 def _held(f: Finding) -> bool:
