@@ -66,12 +66,14 @@ def _parser() -> argparse.ArgumentParser:
         action="extend",
         default=None,
         metavar="ENDPOINT",
-        help="only these endpoint functions (repeatable, or comma-separated)",
+        help="only these endpoints or helpers (repeatable, or comma-separated); an "
+        "endpoint also selects the calls in the helpers it reaches",
     )
     ap.add_argument(
         "--force",
         action="store_true",
-        help="with --fix --only: also remove unsafe or unverified calls of those endpoints",
+        help="with --fix --only: also remove unsafe or unverified calls of those endpoints "
+        "(or helpers named themselves)",
     )
     ap.add_argument("--report", action="store_true", help="print the worker-side report")
     ap.add_argument("--format", choices=("text", "json"), default="text")
