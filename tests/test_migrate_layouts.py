@@ -390,3 +390,16 @@ def test_deep_chains_end_without_raising(tmp_path: Path) -> None:
     assert [(v.verdict, v.reason, [c.endpoint for c in v.callers or []]) for v in verdicts] == [
         ("unsafe", "caller-not-followed", ["h299 (not followed)"])
     ]
+
+
+def test_worker_report_reads_the_application_enum() -> None:
+    p = run_migrate(*ENDPOINTS, *WORKERS, "--report", "--format", "json", cwd=TREE)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    geneva = "wepppy/nodb/mods/geneva.py"
+    expected = {"build_geneva_inputs": [line_of(geneva, 'prep.timestamp("build_geneva_inputs")')]}
+    if "run_geneva" not in Rules.load().tasks:  # the default rules may know it
+        expected["run_geneva"] = [line_of(geneva, "prep.timestamp(TaskEnum.run_geneva)")]
+    assert doc["timestamped_not_in_rules"] == expected
+    task_line = line_of("wepppy/nodb/redis_prep.py", "class TaskEnum(Enum):")
+    assert f"task names: the application's TaskEnum at {task_line}" in p.stderr

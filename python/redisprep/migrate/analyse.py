@@ -110,6 +110,8 @@ def _task_of(node: ast.expr, names: set[str], tasks: TaskNames) -> Optional[str]
             isinstance(base, ast.Attribute) and base.attr == "TaskEnum"
         ):
             return tasks.value(node.attr)
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and tasks.is_task(node.value):
+        return tasks.value(node.value)  # legacy RedisPrep.timestamp() also takes the value
     return None
 
 

@@ -21,6 +21,7 @@ from .edit import fix_source, iter_python_files, read_source, write_source
 from .index import Project
 from .report import describe_task_enum, format_report, format_table, summary
 from .scan import Finding, MigrationError, clear_parse_cache, matches, scan, split_lines
+from .tasks import find_task_enum
 from .verdict import Verdict, unverified
 
 __all__ = ["main"]
@@ -213,6 +214,7 @@ def _main(argv: Optional[list[str]] = None) -> int:
         assert run.project is not None
         report = worker_report(run.project, run.verdicts, rules)
         doc = report.to_json()
+        print(describe_task_enum(find_task_enum(run.project).to_json()), file=sys.stderr)
         print(json.dumps(doc, indent=2) if args.format == "json" else format_report(report))
         return 1 if args.check and any(doc.values()) else 0
     by_finding = {v.finding: v for v in run.verdicts}
