@@ -403,3 +403,27 @@ def test_worker_report_reads_the_application_enum() -> None:
     assert doc["timestamped_not_in_rules"] == expected
     task_line = line_of("wepppy/nodb/redis_prep.py", "class TaskEnum(Enum):")
     assert f"task names: the application's TaskEnum at {task_line}" in p.stderr
+
+
+def test_each_binding_of_a_task_parameter_is_judged(tmp_path: Path) -> None:
+    """One endpoint calling the helper with two different tasks: both are judged, and
+    the one its job does not stamp keeps the call."""
+    routes = (
+        "from flask import Blueprint\nfrom rq import Queue\n"
+        "from redisprep import RedisPrep, TaskEnum\nimport jobs\nbp = Blueprint('b', __name__)\n\n"
+        "def _reset(wd, task):\n    RedisPrep.getInstance(wd).remove_timestamp(task)\n\n"
+        "@bp.route('/x', methods=['POST'])\ndef ep(wd):\n"
+        "    _reset(wd, TaskEnum.build_soils)\n    _reset(wd, task=TaskEnum.build_climate)\n"
+        "    Queue('q').enqueue(jobs.soils_rq, wd)\n"
+    )
+    jobs = (
+        "from redisprep import RedisPrep, TaskEnum\n\ndef soils_rq(wd):\n"
+        "    RedisPrep.getInstance(wd).timestamp(TaskEnum.build_soils)\n"
+    )
+    sources = [(str(tmp_path / "routes.py"), routes), (str(tmp_path / "jobs.py"), jobs)]
+    (v,) = analyse(Project(sources), scan_source(routes, sources[0][0]), Rules.load())
+    assert (v.verdict, v.reason) == ("unsafe", "timestamps-other-task")
+    assert [(c.endpoint, c.verdict, c.detail.split(")")[0]) for c in v.callers or []] == [
+        ("ep", "safe", "(task build_soils, bound by this call"),
+        ("ep", "unsafe", "(task build_climate, bound by this call"),
+    ]

@@ -6,7 +6,8 @@ of its body are followed into the functions of the endpoint modules (helpers,
 helpers of helpers, methods, ``functools.partial`` wrappers), binding each callee's
 parameters from the call site (positional, keyword, defaults, the partial's own
 arguments). Every state (function, instance, bindings) is visited once per
-endpoint, so recursive helpers and cycles end; what a path reaches first is kept.
+endpoint, so recursive helpers and cycles end; the first path to each (helper,
+bindings) is kept, so each distinct set of arguments is judged.
 Jobs are not followed here: what an enqueued job does is the job side (:mod:`.trace`).
 
 A reference to a helper that no followed path explains (a dispatch table, a
@@ -102,7 +103,7 @@ class Callers:
     def _search(self, endpoint: Func, route: str) -> None:
         """Every state reachable from ``endpoint`` through calls, each visited once."""
         seen: set[tuple[int, object, object]] = set()
-        found: set[int] = set()
+        found: set[tuple[int, object]] = set()
         stack: list[tuple[Func, object, dict[str, frozenset[Atom]], Chain]] = [
             (endpoint, None, {}, ())
         ]
@@ -126,7 +127,7 @@ class Callers:
         steps: Chain,
         endpoint: Func,
         route: str,
-        found: set[int],
+        found: set[tuple[int, object]],
     ) -> list[tuple[Func, object, dict[str, frozenset[Atom]], Chain]]:
         out: list[tuple[Func, object, dict[str, frozenset[Atom]], Chain]] = []
         callee = self.ev.callee(call, frame)
@@ -137,8 +138,10 @@ class Callers:
             step = Step("call", func.qualname, frame.module.where(call), func.where())
             path = (*steps, step)
             node_id = id(func.node)
-            if node_id in self.helpers and node_id not in found:
-                found.add(node_id)
+            # One path per distinct binding: an endpoint calling the helper twice with
+            # different arguments (``task=A``, ``task=B``) is judged for each.
+            if node_id in self.helpers and (node_id, freeze(b)) not in found:
+                found.add((node_id, freeze(b)))
                 self.paths[node_id].append(CallerPath(endpoint, route, path, freeze(b)))
             out.append((func, inst if isinstance(inst, Inst) else None, b, path))
         return out

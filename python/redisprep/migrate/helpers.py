@@ -62,6 +62,8 @@ def _per_caller(
     if not finding.task or finding.task == "?":
         task = _task_from_caller(helper, finding, path, tracer)
     v = judge(as_endpoint, follow(e), coverage, task)
+    if task is not None:
+        v.detail = f"(task {task}, bound by this call) {v.detail}"
     evidence = [f"{e.module.path}:{e.node.lineno}"]
     for step in path.steps:
         for loc in (step.site, step.target):
