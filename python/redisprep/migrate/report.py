@@ -81,7 +81,8 @@ def _caller_rows(lines: list[str], callers: list[CallerVerdict]) -> None:
         route = f" ({c.route})" if c.route else ""
         lines.append(f"{' ' * 9}<- {c.endpoint}{route} {c.path}:{c.line}  {status}")
         body = [c.detail] if c.verdict == "unsafe" else []
-        body.append("evidence: " + " -> ".join(c.evidence))
+        shown = c.evidence if len(c.evidence) <= 5 else [*c.evidence[:3], "...", c.evidence[-1]]
+        body.append("evidence: " + " -> ".join(shown))
         _wrap(lines, body, " " * 14)
 
 
