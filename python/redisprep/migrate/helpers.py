@@ -85,7 +85,7 @@ def _per_caller(
 
 def _unfollowed(ref: Reference) -> CallerVerdict:
     path, _, line = ref.site.rpartition(":")
-    detail = f"{ref.where} uses the helper at {ref.site}, and no endpoint could be followed to it"
+    detail = f"{ref.where} uses the helper at {ref.site}; no endpoint could be followed to that use"
     return CallerVerdict(
         f"{ref.where} (not followed)",
         None,

@@ -93,14 +93,15 @@ def format_table(verdicts: Sequence[Verdict]) -> str:
     groups: dict[tuple[str, str], list[Verdict]] = {}
     for v in verdicts:
         groups.setdefault((v.finding.path, v.finding.function), []).append(v)
-    task_w = max((len(v.finding.task or "?") for v in verdicts), default=4)
+    task_w = max((len(v.finding.task or f"({v.task})") for v in verdicts), default=4)
     for (path, function), vs in groups.items():
         route = vs[0].finding.route
         kind = f" ({route})" if route else " (helper)" if vs[0].callers is not None else ""
         lines.append(f"{path}: {function}{kind}")
         for v in vs:
             f = v.finding
-            lines.append(f"  {f.line:>5}  {f.task or '?':<{task_w}}  {_status(v)}")
+            task = f.task or (f"({v.task})" if v.task else "?")  # bound by the callers
+            lines.append(f"  {f.line:>5}  {task:<{task_w}}  {_status(v)}")
             _wrap(lines, _body(v), " " * 9)
             if v.callers is not None:
                 _caller_rows(lines, v.callers)
