@@ -254,19 +254,30 @@ def test_only_takes_helpers_and_endpoints(tree: Path) -> None:
     p = run_migrate(*ENDPOINTS, *WORKERS, "--diff", "--only", "_clear_climate", cwd=tree)
     assert p.returncode == 0, p.stderr
     assert p.stdout.count("\n-    RedisPrep.getInstance(wd).remove_timestamp") == 1
-    # An endpoint whose helper is shared with an unsafe caller: that call stays, and why.
+    # An endpoint whose helper is shared with an unsafe caller: nothing in the helper is
+    # removed (the edit would change the other callers too), and each call says why.
     p = run_migrate(*ENDPOINTS, *WORKERS, "--fix", "--only", "run_wepp", cwd=tree)
     assert p.returncode == 0, p.stderr
+    assert "removed 0 call(s)" in p.stderr
     hill = line_of(WEPP, "remove_timestamp(TaskEnum.run_wepp_hillslopes)")
+    shed = line_of(WEPP, "remove_timestamp(TaskEnum.run_wepp_watershed)")
     assert (
         f"{hill}: not removed for run_wepp: the call is in _handle_run_wepp_request, shared "
-        "with unsafe caller(s) run_wepp_watershed (timestamps-other-task)"
+        "with unsafe caller(s) run_wepp_watershed (timestamps-other-task)\n"
     ) in p.stderr
+    assert (
+        f"{shed}: not removed for run_wepp: the call is in _handle_run_wepp_request, shared "
+        "with unsafe caller(s) run_wepp_watershed (timestamps-other-task); --only "
+        "_handle_run_wepp_request removes the calls proven for every caller\n"
+    ) in p.stderr
+    assert (tree / WEPP).read_text("utf-8") == (TREE / WEPP).read_text("utf-8")
+    # Naming the helper removes the calls proven for every caller, and only those.
+    p = run_migrate(*ENDPOINTS, *WORKERS, "--fix", "--only", "_handle_run_wepp_request", cwd=tree)
+    assert p.returncode == 0, p.stderr
+    assert "removed 3 call(s)" in p.stderr
     wepp = (tree / WEPP).read_text("utf-8")
     assert "    prep.remove_timestamp(TaskEnum.run_wepp_hillslopes)\n" in wepp
-    assert (
-        "    prep.remove_timestamp(TaskEnum.run_wepp_watershed)\n" not in wepp
-    )  # every caller safe
+    assert f"    # prep.remove_timestamp(TaskEnum.run_wepp_watershed)  {MARKER}\n" in wepp
     # The roads endpoints: nothing removable at all, each says why.
     p = run_migrate(*ENDPOINTS, *WORKERS, "--fix", "--only", "upload_roads", cwd=tree)
     assert p.returncode == 0, p.stderr

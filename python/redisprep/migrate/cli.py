@@ -260,12 +260,15 @@ def _fix(
 ) -> Optional[int]:
     args = opts.args
 
+    blocked = _blocked_helpers(run.verdicts)
+
     def allow(f: Finding) -> bool:
         v = by_finding.get(f)
         if v is None or not selected(f):
             return False
-        forced = args.force and opts.only is not None and matches(f, opts.only)
-        return v.removable or forced
+        if opts.only is not None and not matches(f, opts.only):  # chosen by an endpoint
+            return v.removable and (f.path, f.function) not in blocked
+        return v.removable or (args.force and opts.only is not None)
 
     for file in run.files:
         new, done = fix_source(file.text, file.path, None, allow)
@@ -286,19 +289,37 @@ def _fix(
     return None
 
 
+def _blocked_helpers(verdicts: Sequence[Verdict]) -> dict[tuple[str, str], list[str]]:
+    """Helpers with an unsafe caller for any of their calls: ``(path, helper)`` ->
+    ``"endpoint (reason)"``. Naming one of their endpoints with ``--only`` removes none
+    of their calls (the edit would change the other callers too)."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for v in verdicts:
+        for c in v.callers or []:
+            entry = f"{c.endpoint} ({c.reason})"
+            bad = out.setdefault((v.finding.path, v.finding.function), [])
+            if c.reason and entry not in bad:
+                bad.append(entry)
+    return {k: bad for k, bad in out.items() if bad}
+
+
 def _shared_notes(verdicts: Sequence[Verdict], only: set[str]) -> list[str]:
     """Why a call in a helper shared with an unsafe caller stays, when ``--only`` named
     one of its endpoints (and not the helper)."""
+    blocked = _blocked_helpers(verdicts)
     out = []
     for v in verdicts:
+        f = v.finding
         named = [c.endpoint for c in v.callers or [] if c.endpoint in only]
-        if not named or v.removable or matches(v.finding, only):
+        if not named or matches(f, only) or (f.path, f.function) not in blocked:
             continue
-        failing = [f"{c.endpoint} ({c.reason})" for c in v.callers or [] if c.reason]
-        out.append(
-            f"{v.finding.path}:{v.finding.line}: not removed for {', '.join(named)}: the call "
-            f"is in {v.finding.function}, shared with unsafe caller(s) {', '.join(failing)}"
+        note = (
+            f"{f.path}:{f.line}: not removed for {', '.join(named)}: the call is in "
+            f"{f.function}, shared with unsafe caller(s) {', '.join(blocked[f.path, f.function])}"
         )
+        if v.removable:
+            note += f"; --only {f.function} removes the calls proven for every caller"
+        out.append(note)
     return out
 
 
