@@ -68,14 +68,15 @@ EXPECTED: dict[tuple[str, str], tuple[str, Any, list[str], list[str], Any]] = {
         "safe", None, ["build_soils"], ["build_soils_rq", "_soils_fast_rq"],
         ("wepppy/rq/project_rq.py", "(get_wd(runid)).timestamp(TaskEnum.build_soils)"),
     ),
-    # 3./4. chosen at run time, only one alternative stamps: not proof
+    # 3./4. chosen at run time, only one alternative stamps: not proof, and the
+    # reason names the call whose alternative misses it
     ("api_build_treatments", "build_treatments"): (
-        "unsafe", "never-timestamped", [],
+        "unsafe", "not-on-every-path", [],
         ["build_treatments_rq", "_treatments_apply_rq", "_treatments_preview_rq"], None,
     ),
     # 3./4. one of two jobs enqueued in an if/else; the other stamps only in `except`
     ("api_build_channels", "build_channels"): (
-        "unsafe", "never-timestamped", [],
+        "unsafe", "not-on-every-path", [],
         ["build_channels_wbt_rq", "build_channels_topaz_rq"], None,
     ),
     # 4. never timestamped (the controller records the outlet, nobody stamps it)
@@ -198,7 +199,17 @@ def test_every_shape_gets_its_verdict_and_evidence() -> None:
     assert chan["maybe_timestamped"] == ["build_channels"]
     treat = got[("api_build_treatments", "build_treatments")]
     assert treat["maybe_timestamped"] == ["build_treatments"]
-    assert "only some run-time alternatives" in treat["detail"]
+    jobs_py = (TREE / "wepppy/rq/project_rq.py").read_text("utf-8").splitlines()
+    start = jobs_py.index('def build_treatments_rq(runid, mode="apply"):')
+    enqueue = jobs_py.index("    _queue().enqueue(job_fn, runid)", start)
+    treat_site = f"wepppy/rq/project_rq.py:{enqueue + 1}"
+    assert treat["detail"] == (
+        "build_treatments is stamped on some paths only: a job or function chosen at run "
+        f"time at {treat_site} does not stamp build_treatments"
+    )
+    assert treat_site in treat["evidence"]
+    handler = line_of("wepppy/rq/project_rq.py", "except OSError:")
+    assert chan["detail"].endswith(f"stamped only in the except handler at {handler}")
     dss = got[("api_dss_export", "dss_export")]
     assert "wepppy.export.dss_rq.dss_export_rq is not in the analysed tree" in dss["detail"]
     rerun = got[("api_rerun_ron", "landuse_map")]
