@@ -404,7 +404,7 @@ def test_bad_input_is_a_clean_error(tmp_path: Path) -> None:
     (tmp_path / "broken.py").write_text("def f(:\n    pass\n", encoding="utf-8")
     p = migrate("broken.py", "--check", cwd=tmp_path)
     assert p.returncode == 2
-    assert p.stderr.startswith("error: broken.py:1: cannot parse")
+    assert p.stderr.startswith("redisprep migrate: error: broken.py:1: cannot parse")
     p = migrate("missing.py", cwd=tmp_path)
     assert p.returncode == 2
     assert "missing.py: no such file or folder" in p.stderr

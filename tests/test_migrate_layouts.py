@@ -357,7 +357,9 @@ def test_bad_files_are_reported_and_skipped(tree: Path) -> None:
     assert p.returncode == 2  # an endpoint module was skipped
     docs = json.loads(p.stdout)
     assert len(docs) == len(EXPECTED)  # everything else is still judged
-    assert "error: wepppy/weppcloud/routes/broken_bp.py:1: cannot parse" in p.stderr
+    assert (
+        "redisprep migrate: error: wepppy/weppcloud/routes/broken_bp.py:1: cannot parse" in p.stderr
+    )
     got = {(d["function"], d["task"]): d["verdict"] for d in docs}
     assert got[("run_geneva", "run_geneva")] == "safe"
     # A worker module that cannot be parsed is skipped with a warning once reached.
@@ -366,7 +368,7 @@ def test_bad_files_are_reported_and_skipped(tree: Path) -> None:
     )
     p = run_migrate("wepppy/weppcloud/routes/project_bp.py", *WORKERS, "--format", "json", cwd=tree)
     assert p.returncode == 0, p.stderr
-    assert "warning: wepppy/rq/broken_rq.py:1: cannot parse" in p.stderr
+    assert "redisprep migrate: warning: wepppy/rq/broken_rq.py:1: cannot parse" in p.stderr
     assert "(skipped)" in p.stderr
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .._redisprep import Rules
+from ..cli._common import report_error
 from ..errors import RulesError
 from .analyse import analyse, worker_report
 from .edit import fix_source, iter_python_files, read_source, write_source
@@ -120,7 +121,7 @@ def _load(paths: Sequence[str], endpoints: bool = True) -> tuple[list[_File], li
 
 def _skip(messages: Sequence[str], level: str) -> None:
     for m in messages:
-        print(f"{level}: {m} (skipped)", file=sys.stderr)
+        print(f"redisprep migrate: {level}: {m} (skipped)", file=sys.stderr)
 
 
 def _verdicts(
@@ -137,7 +138,7 @@ def _verdicts(
 
 
 def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    report_error("migrate", message)
     return 2
 
 
