@@ -98,9 +98,18 @@ pub enum Check {
         others: Vec<Operand>,
         all: bool,
     },
+    /// The operand has a value: a task's timestamp field is non-empty; a
+    /// `first_present` group has a present member; a `max` group has a
+    /// member that parses as an integer.
+    Present(Operand),
     All(Vec<Check>),
     Any(Vec<Check>),
     Not(Box<Check>),
+    /// `when` implies `then`: true when `when` is false, else `then`.
+    When {
+        when: Box<Check>,
+        then: Box<Check>,
+    },
 }
 
 /// A loaded, validated rules file.
@@ -230,7 +239,8 @@ impl Rules {
     /// `all` / `any`; the negated check's). `None` when it reads no timestamp.
     pub fn check_task<'a>(&'a self, check: &'a Check) -> Option<&'a str> {
         match check {
-            Check::Newer { subject, .. } => self.operand_task(subject, 0),
+            Check::Newer { subject, .. } | Check::Present(subject) => self.operand_task(subject, 0),
+            Check::When { when, then } => self.check_task(then).or_else(|| self.check_task(when)),
             Check::Exists(f) | Check::NonEmpty(f) | Check::Equals { field: f, .. } => {
                 f.strip_prefix("timestamps:")
             }
