@@ -133,6 +133,15 @@ impl PyRules {
         self.inner.checks.iter().map(|c| c.0.clone()).collect()
     }
 
+    /// `{check: [task, ...]}`: every task each check reads (through groups), in order.
+    fn check_tasks(&self) -> Vec<(String, Vec<String>)> {
+        let r = &self.inner;
+        r.checks
+            .iter()
+            .map(|(name, c)| (name.clone(), r.tasks_read(c)))
+            .collect()
+    }
+
     /// The controllers `task` makes stale (its own and via cascades).
     fn controllers_for(&self, task: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
         Ok(self.inner.controllers_for(&key_text(task)?).to_vec())
