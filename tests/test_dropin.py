@@ -62,7 +62,9 @@ def legacy_client(redis_info: Any) -> redis.Redis[str]:
 
 
 @pytest.fixture(params=["bundled", "app"])
-def task_list(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[type[Enum]]:
+def task_list(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[type[Enum]]:
     """Every drop-in test runs with our bundled TaskEnum and with an application's
     own (``AppTaskEnum``: members ours lacks, another order) installed by
     ``set_task_enum`` on ours and iterated by the legacy reference."""

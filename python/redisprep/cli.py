@@ -5,6 +5,8 @@
     rules graph [--format F]       the task -> controller dependency graph (text, mermaid, dot)
     preflight WD [--json]          wepppy's dependency checklist for a run, with the reasons
     rules check [PATH] --workers W...  also fail on timestamped tasks the rules lack
+    rules check [PATH] --task-enum wepppy/nodb/redis_prep.py:TaskEnum
+                                   also fail on enum members the rules lack, and stray rules tasks
     migrate PATH... --workers W... [--check] [--fix] [--only ENDPOINT...] [--report]
                                    verify and remove manual remove_timestamp() calls
     migrate-layout ...             copy prep hashes between layouts (see --help)
@@ -29,7 +31,7 @@ from typing import Any, Callable, Optional
 
 from ._redisprep import Rules, __version__
 from .errors import RedisPrepError, RulesError
-from .task import TaskEnum
+from .task import task_emoji, task_enum, task_label
 
 __all__ = ["main"]
 
@@ -53,6 +55,7 @@ def _task_value(rules: Rules, name: str) -> Optional[str]:
     """
     if name in rules.tasks:
         return name
+    TaskEnum = task_enum()
     member = TaskEnum.__members__.get(name)
     if member is not None and str(member) in rules.tasks:
         return str(member)
@@ -66,9 +69,9 @@ def _task_value(rules: Rules, name: str) -> Optional[str]:
 
 def _label(task: str) -> str:
     """``☁️ Build Climate`` for a task value (or member name), else the task itself."""
-    for m in TaskEnum:
+    for m in task_enum():
         if str(m) == task or m.name == task:
-            return f"{m.emoji()} {m.label()}"
+            return f"{task_emoji(m)} {task_label(m)}"
     return task
 
 
@@ -89,7 +92,7 @@ def _cmd_rules_check(args: argparse.Namespace) -> int:
             print(f"  {path or '(top level)'}: {message}", file=sys.stderr)
         return 1
     covered = set(rules.tasks)
-    missing = [str(m) for m in TaskEnum if str(m) not in covered]
+    missing = [str(m) for m in task_enum() if str(m) not in covered]
     print(
         f"OK {rules.source}: version {rules.version}, cache db {rules.db}, "
         f"{len(rules.controllers)} controllers, {len(rules.tasks)} tasks, "
@@ -101,9 +104,29 @@ def _cmd_rules_check(args: argparse.Namespace) -> int:
             + ", ".join(missing),
             file=sys.stderr,
         )
-    if args.workers:
-        return _check_workers(rules, args.workers)
-    return 0
+    code = _check_workers(rules, args.workers) if args.workers else 0
+    if args.task_enum:
+        code = max(code, _check_task_enum(rules, args.task_enum))
+    return code
+
+
+def _check_task_enum(rules: Rules, spec: str) -> int:
+    """Fail (1) on enum members the rules lack and on rules tasks the enum lacks."""
+    from ._enum_ast import compare, load_members
+
+    values = [value for _, value in load_members(spec)]
+    missing, stray = compare(values, [t for t in rules.tasks if t not in rules.legacy_tasks])
+    print(
+        f"task enum {spec}: {len(values)} member(s), {len(missing)} with no rules entry, "
+        f"{len(stray)} rules task(s) not members"
+    )
+    for v in missing:
+        print(f"  {v}: no entry in {rules.source} (its completion invalidates nothing)",
+              file=sys.stderr)  # fmt: skip
+    for t in stray:
+        print(f"  {t}: in {rules.source} but not a member (a typo, or a removed task?)",
+              file=sys.stderr)  # fmt: skip
+    return 1 if missing or stray else 0
 
 
 def _check_workers(rules: Rules, paths: list[str]) -> int:
@@ -138,7 +161,8 @@ def _cmd_rules_explain(args: argparse.Namespace) -> int:
     rules = _load_rules(args.rules)
     task = _task_value(rules, args.task)
     if task is None:
-        value = str(TaskEnum[args.task]) if args.task in TaskEnum.__members__ else args.task
+        members = task_enum().__members__
+        value = str(members[args.task]) if args.task in members else args.task
         print(f"{value} ({_label(value)}): no entry in {rules.source}; it invalidates nothing")
         return 0
     wd = os.path.abspath(args.wd) if args.wd is not None else None
@@ -204,13 +228,28 @@ def _check_label(check: str, task: Optional[str]) -> str:
     """``☁️ Build Climate`` for the task a check is about (as the Rust evaluator names
     it), else for a TaskEnum member named like the check (``sbs_map`` ->
     ``init_sbs_map``); ``""`` when neither is a TaskEnum member."""
-    member = next((m for m in TaskEnum if str(m) == task), None) if task else None
+    tasks = list(task_enum())
+    member = next((m for m in tasks if str(m) == task), None) if task else None
     if member is None:
         member = next(
-            (m for m in TaskEnum if check in (m.name, str(m)) or m.name.endswith("_" + check)),
+            (m for m in tasks if check in (m.name, str(m)) or m.name.endswith("_" + check)),
             None,
         )
-    return f"{member.emoji()} {member.label()}" if member else ""
+    return f"{task_emoji(member)} {task_label(member)}" if member else ""
+
+
+def _unknown_tasks(rules: Rules, spec: Optional[str]) -> dict[str, list[str]]:
+    """``{check: [task, ...]}``: the tasks each check reads that are neither members
+    of the task enum (``spec``, else the task list in force) nor legacy in the rules."""
+    if spec:
+        from ._enum_ast import load_members
+
+        values = {value for _, value in load_members(spec)}
+    else:
+        values = {str(m) for m in task_enum()}
+    known = values | set(rules.legacy_tasks)
+    unknown = {c: [t for t in tasks if t not in known] for c, tasks in rules.check_tasks()}
+    return {c: tasks for c, tasks in unknown.items() if tasks}
 
 
 def _fmt_time(value: Optional[int]) -> str:
@@ -248,12 +287,14 @@ def _cmd_preflight(args: argparse.Namespace) -> int:
     # The checklist, the reasons, each check's task and the groups the reasons name:
     # all from the Rust evaluator, on the one snapshot read above.
     report = rules.explain_checks(checked)
+    unknown = _unknown_tasks(rules, args.task_enum)
     if args.json:
         out: dict[str, Any] = {
             "checklist": report["checklist"],
             "lock_statuses": report["lock_statuses"],
             "last_modified": report["last_modified"],
             "explain": report["explain"],
+            "unknown_tasks": unknown,
         }
         out.update(run_id=prep.run_id, wd=wd, source=source)
         print(json.dumps(out, indent=2, ensure_ascii=False))
@@ -285,6 +326,9 @@ def _cmd_preflight(args: argparse.Namespace) -> int:
         held = ", ".join(f"{name} {'locked' if v else 'unlocked'}" for name, v in locks.items())
         print(f"\n  locks: {held}")
     print(f"\n{passed}/{len(checklist)} checks pass")
+    for check, names in unknown.items():
+        print(f"warning: check {check} reads task(s) not in the task enum: {', '.join(names)}",
+              file=sys.stderr)  # fmt: skip
     return 0
 
 
@@ -322,6 +366,12 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------- parser
 
+_TASK_ENUM_HELP = (
+    "the application's task enum: path/to/redis_prep.py:TaskEnum (read with ast, nothing "
+    "imported) or package.module:TaskEnum (imported); fail on members with no rules entry "
+    "and on rules tasks that are not members (except tasks marked legacy)"
+)
+
 
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
@@ -352,6 +402,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="job/controller modules: fail when they timestamp a task the rules lack",
     )
+    p.add_argument("--task-enum", metavar="SPEC", help=_TASK_ENUM_HELP)
     p.set_defaults(func=_cmd_rules_check)
 
     p = rsub.add_parser(
@@ -384,6 +435,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("wd", metavar="WD", help="run folder")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--task-enum", metavar="SPEC", help="the application's task enum "
+                   "(as for rules check): warn on checks reading tasks it lacks")  # fmt: skip
     p.set_defaults(func=_cmd_preflight)
 
     p = sub.add_parser(

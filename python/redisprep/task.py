@@ -195,7 +195,8 @@ def task_enum() -> type[Enum]:
 
 
 def task_label(task: Enum) -> str:
-    """``task.label()`` when the member has one, else the bundled label of its value, else the value."""
+    """``task.label()`` when the member has one, else the bundled label of its value,
+    else the value."""
     label = getattr(task, "label", None)
     if callable(label):
         return str(label())
@@ -204,7 +205,8 @@ def task_label(task: Enum) -> str:
 
 
 def task_emoji(task: Enum) -> str:
-    """``task.emoji()`` when the member has one, else the bundled emoji of its value, else ``""``."""
+    """``task.emoji()`` when the member has one, else the bundled emoji of its value,
+    else ``""``."""
     emoji = getattr(task, "emoji", None)
     if callable(emoji):
         return str(emoji())

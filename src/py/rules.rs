@@ -127,6 +127,13 @@ impl PyRules {
         self.inner.tasks.iter().map(|t| t.name.clone()).collect()
     }
 
+    /// Tasks marked `"legacy": true` (timestamps only older runs carry), in file order.
+    #[getter]
+    fn legacy_tasks(&self) -> Vec<String> {
+        let tasks = self.inner.tasks.iter();
+        tasks.filter(|t| t.legacy).map(|t| t.name.clone()).collect()
+    }
+
     /// Check names, in file order.
     #[getter]
     fn checks(&self) -> Vec<String> {

@@ -35,6 +35,9 @@ pub struct TaskRule {
     pub invalidates: Vec<String>,
     pub cascades: Vec<String>,
     pub description: Option<String>,
+    /// A timestamp only older runs carry (the application's task enum no longer
+    /// has it); `rules check --task-enum` does not report it as stray.
+    pub legacy: bool,
     /// Every controller made stale, in a stable order, each once.
     pub closure: Vec<Reason>,
     /// `closure` as controller names.
