@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import redis
+from test_cli import run_cli
 
 import redisprep
 from redisprep import (
@@ -33,7 +34,6 @@ from redisprep._enum_ast import compare, enum_members, load_members
 from support.dropin import AppTaskEnum, Pair, WeppTaskEnum
 from support.layouts import Layout
 from support.legacy_ref import LegacyRedisPrep
-from test_cli import run_cli
 
 
 @pytest.fixture(autouse=True)
