@@ -12,11 +12,14 @@ import ast
 import importlib
 import os
 from enum import Enum
-from typing import Union
+from typing import TYPE_CHECKING, Optional, Union
 
 from .errors import ConfigError
 
-__all__ = ["compare", "enum_members", "load_members"]
+if TYPE_CHECKING:
+    from ._redisprep import Rules
+
+__all__ = ["compare", "enum_members", "enum_values", "load_members", "unknown_tasks"]
 
 Members = list[tuple[str, str]]
 
@@ -106,7 +109,24 @@ def load_members(spec: str) -> Members:
     return _from_import(where, name)
 
 
+def enum_values(spec: Optional[str]) -> list[str]:
+    """The task values of the enum ``spec`` names, else of the task list in force."""
+    if spec:
+        return [value for _, value in load_members(spec)]
+    from .task import task_enum
+
+    return [str(m) for m in task_enum()]
+
+
 def compare(values: list[str], rules_tasks: list[str]) -> tuple[list[str], list[str]]:
     """``(members with no rules entry, rules tasks that are not members)``, each in order."""
     members, tasks = set(values), set(rules_tasks)
     return [v for v in values if v not in tasks], [t for t in rules_tasks if t not in members]
+
+
+def unknown_tasks(rules: Rules, values: list[str]) -> dict[str, list[str]]:
+    """``{check: [task, ...]}``: the tasks each check reads that are neither in
+    ``values`` nor marked legacy in the rules (checks reading none are left out)."""
+    known = set(values) | set(rules.legacy_tasks)
+    unknown = {c: [t for t in tasks if t not in known] for c, tasks in rules.check_tasks()}
+    return {c: tasks for c, tasks in unknown.items() if tasks}

@@ -112,9 +112,9 @@ def _cmd_rules_check(args: argparse.Namespace) -> int:
 
 def _check_task_enum(rules: Rules, spec: str) -> int:
     """Fail (1) on enum members the rules lack and on rules tasks the enum lacks."""
-    from ._enum_ast import compare, load_members
+    from ._enum_ast import compare, enum_values
 
-    values = [value for _, value in load_members(spec)]
+    values = enum_values(spec)
     missing, stray = compare(values, [t for t in rules.tasks if t not in rules.legacy_tasks])
     print(
         f"task enum {spec}: {len(values)} member(s), {len(missing)} with no rules entry, "
@@ -238,20 +238,6 @@ def _check_label(check: str, task: Optional[str]) -> str:
     return f"{task_emoji(member)} {task_label(member)}" if member else ""
 
 
-def _unknown_tasks(rules: Rules, spec: Optional[str]) -> dict[str, list[str]]:
-    """``{check: [task, ...]}``: the tasks each check reads that are neither members
-    of the task enum (``spec``, else the task list in force) nor legacy in the rules."""
-    if spec:
-        from ._enum_ast import load_members
-
-        values = {value for _, value in load_members(spec)}
-    else:
-        values = {str(m) for m in task_enum()}
-    known = values | set(rules.legacy_tasks)
-    unknown = {c: [t for t in tasks if t not in known] for c, tasks in rules.check_tasks()}
-    return {c: tasks for c, tasks in unknown.items() if tasks}
-
-
 def _fmt_time(value: Optional[int]) -> str:
     if value is None:
         return "never"
@@ -287,7 +273,9 @@ def _cmd_preflight(args: argparse.Namespace) -> int:
     # The checklist, the reasons, each check's task and the groups the reasons name:
     # all from the Rust evaluator, on the one snapshot read above.
     report = rules.explain_checks(checked)
-    unknown = _unknown_tasks(rules, args.task_enum)
+    from ._enum_ast import enum_values, unknown_tasks
+
+    unknown = unknown_tasks(rules, enum_values(args.task_enum))
     if args.json:
         out: dict[str, Any] = {
             "checklist": report["checklist"],
