@@ -19,7 +19,7 @@ import redis
 
 import redisprep
 from redisprep import RedisPrep, TaskEnum
-from redisprep.layout import cluster_prep_key
+from redisprep._layout import cluster_prep_key
 from support.cluster import LocalCluster
 from support.redis_server import PasswordServer
 

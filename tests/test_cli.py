@@ -154,7 +154,9 @@ def test_rules_check_malformed(tmp_path: Path, content: str, want: str) -> None:
 def test_rules_check_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     p = run_cli("rules", "check", str(tmp_path / "nope.json"))
     assert p.returncode == 2
-    assert p.stderr.strip() == f"redisprep: error: {tmp_path / 'nope.json'}: no such rules file"
+    assert (
+        p.stderr.strip() == f"redisprep rules: error: {tmp_path / 'nope.json'}: no such rules file"
+    )
 
 
 def test_rules_check_notes_uncovered_tasks(tmp_path: Path) -> None:
@@ -409,7 +411,7 @@ def test_preflight_without_redis_is_a_clean_error(run_dir: Path) -> None:
         env={"REDIS_URL": url, "REDISPREP_CONNECT_TIMEOUT": "2"},
     )
     assert p.returncode == 2
-    assert p.stderr.startswith("redisprep: error: ")
+    assert p.stderr.startswith("redisprep preflight: error: ")
     assert "127.0.0.1" in p.stderr
     assert p.stdout == ""
 

@@ -17,7 +17,7 @@ from typing import Any, Optional
 import redis
 
 import redisprep
-from redisprep.layout import cluster_prep_key
+from redisprep._layout import cluster_prep_key
 
 from .cluster import LocalCluster
 from .redis_server import url_with_db

@@ -1,38 +1,22 @@
-"""``python -m redisprep migrate-layout``: copy prep hashes between the
-standalone (wepppy) layout and the cluster layout. Caches are dropped, not
-copied (controllers re-cache from their ``.nodb`` files on the next read)."""
+"""``redisprep migrate-layout --from URL --to URL [--runs GLOB] [--dry-run]``: copy
+prep hashes between the standalone (wepppy) layout and the cluster layout. Caches
+are dropped, not copied (controllers re-cache from their ``.nodb`` files on the
+next read)."""
 
 from __future__ import annotations
 
 import argparse
 import fnmatch
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Optional
 
-from . import _redisprep
-from ._client import from_params
+from .. import _redisprep
+from .._client import from_params
+from .._layout import CLUSTER_PREP_SCAN, cluster_prep_key, run_id_of_cluster_key
+from ._common import EXIT_OK, UsageError, argv_of, guarded, new_parser
 
-__all__ = ["cluster_prep_key", "main", "run_id_of_cluster_key"]
-
-
-def cluster_prep_key(run_id: str) -> str:
-    """The prep hash key of ``run_id`` on the cluster layout (see docs/CLUSTER.md)."""
-    tag = run_id.replace("{", "(").replace("}", ")") or "_"
-    return f"prep:{{{tag}}}" if tag == run_id else f"prep:{{{tag}}}:{run_id}"
-
-
-def run_id_of_cluster_key(key: str) -> Optional[str]:
-    """Inverse of :func:`cluster_prep_key` (``None`` for other keys)."""
-    if not key.startswith("prep:{"):
-        return None
-    close = key.find("}", 6)
-    if close < 0:
-        return None
-    tag, rest = key[6:close], key[close + 1 :]
-    if rest.startswith(":"):
-        return rest[1:]
-    return tag if rest == "" else None
+__all__ = ["main"]
 
 
 class _Side:
@@ -48,7 +32,10 @@ class _Side:
     def runs(self, pattern: str) -> Iterator[tuple[str, str]]:
         """``(run_id, key)`` of every prep hash whose run id matches ``pattern``."""
         if self.cluster:
-            for key in self.client.scan_iter(match="prep:{*", count=1000, target_nodes="primaries"):
+            scan = self.client.scan_iter(
+                match=CLUSTER_PREP_SCAN, count=1000, target_nodes="primaries"
+            )
+            for key in scan:
                 run_id = run_id_of_cluster_key(key)
                 if run_id is not None and fnmatch.fnmatchcase(run_id, pattern):
                     yield run_id, key
@@ -65,40 +52,35 @@ def _progress(done: int, total: int) -> None:
     sys.stderr.flush()
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="redisprep migrate-layout",
-        description="Copy prep hashes between layouts; caches are dropped.",
-    )
+def _parser() -> argparse.ArgumentParser:
+    ap = new_parser("migrate-layout", "Copy prep hashes between layouts; caches are dropped.")
     ap.add_argument(
         "--from", dest="src", required=True, help="source URL (redis:// or redis+cluster://)"
     )
     ap.add_argument("--to", dest="dst", required=True, help="destination URL")
     ap.add_argument("--runs", default="*", help="glob over run ids (default: all)")
     ap.add_argument("--dry-run", action="store_true", help="list what would be copied")
-    args = ap.parse_args(argv)
-    sides: list[_Side] = []
-    try:
-        return _migrate(args, sides)
-    finally:
-        for side in sides:  # close the sockets (a long-lived caller must not leak them)
-            side.client.close()
+    return ap
 
 
-def _migrate(args: argparse.Namespace, sides: list[_Side]) -> int:
+def _connect(args: argparse.Namespace, sides: list[_Side]) -> list[tuple[str, str]]:
+    """Open both sides (into ``sides``, for closing) and list the source's runs."""
     try:
         sides.append(_Side(args.src))
         sides.append(_Side(args.dst))
-        src, dst = sides
-        runs = sorted(src.runs(args.runs))
+        return sorted(sides[0].runs(args.runs))
     except Exception as e:  # connection or URL problems: say so plainly
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        raise UsageError(str(e)) from None
+
+
+def _migrate(args: argparse.Namespace, sides: list[_Side]) -> int:
+    runs = _connect(args, sides)
+    src, dst = sides
     if args.dry_run:
         for run_id, key in runs:
             print(f"would copy {key!r} -> {dst.key_of(run_id)!r}")
         print(f"{len(runs)} run(s) would be copied (dry run)")
-        return 0
+        return EXIT_OK
     copied = 0
     for i, (run_id, key) in enumerate(runs, 1):
         fields = {k: v for k, v in src.client.hgetall(key).items() if not k.startswith("locked:")}
@@ -109,8 +91,19 @@ def _migrate(args: argparse.Namespace, sides: list[_Side]) -> int:
     if runs:
         sys.stderr.write("\n")
     print(f"copied {copied} run(s); caches were not copied")
-    return 0
+    return EXIT_OK
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def _run(args: argparse.Namespace) -> int:
+    sides: list[_Side] = []
+    try:
+        return _migrate(args, sides)
+    finally:
+        for side in sides:  # close the sockets (a long-lived caller must not leak them)
+            side.client.close()
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run ``migrate-layout``; returns the exit status."""
+    args = _parser().parse_args(argv_of(argv))
+    return guarded("migrate-layout", lambda: _run(args))
