@@ -43,8 +43,9 @@ EXPECTED: dict[tuple[str, str], tuple[str, Any, list[str], list[str], Any]] = {
         "safe", None, ["build_climate"], ["build_climate_rq"],
         ("wepppy/rq/project_rq.py", "RedisPrep.getInstance(wd).timestamp(TaskEnum.build_climate)"),
     ),
-    # 6. downstream clear NOT covered: build_climate cascades to build_rusle, but no check
-    ("api_build_climate", "build_rusle"): (
+    # 6. downstream clear NOT covered: build_climate cascades to run_roads, but no check
+    # compares run_roads with build_climate (the roads check reads only @W)
+    ("api_build_climate", "run_roads"): (
         "unsafe", "timestamps-other-task", ["build_climate"], ["build_climate_rq"], None,
     ),
     # 2. in an inherited mixin method of the controller (job imported under an alias)
@@ -192,9 +193,9 @@ def test_every_shape_gets_its_verdict_and_evidence() -> None:
     rhem = got[("api_run_rhem", "run_rhem")]
     assert "likely worker bug" in rhem["detail"]
     assert "run_roads's closure misses rhem, rhempost" in rhem["detail"]
-    rusle = got[("api_build_climate", "build_rusle")]
-    assert "likely worker bug" not in rusle["detail"]
-    assert "no preflight check turns build_rusle not-done" in rusle["detail"]
+    roads = got[("api_build_climate", "run_roads")]
+    assert "likely worker bug" not in roads["detail"]
+    assert "no preflight check turns run_roads not-done" in roads["detail"]
     chan = got[("api_build_channels", "build_channels")]
     assert chan["maybe_timestamped"] == ["build_channels"]
     treat = got[("api_build_treatments", "build_treatments")]
@@ -277,7 +278,7 @@ def test_fix_removes_only_safe_and_covered(tree: Path) -> None:
     assert {k for k in left if k[0] != "delete_climate_rq"} == unsafe
     api_text = (tree / API).read_text("utf-8")
     assert f"    # prep.remove_timestamp(TaskEnum.build_climate)  {MARKER}\n" in api_text
-    assert "    prep.remove_timestamp(TaskEnum.build_rusle)\n" in api_text
+    assert "    prep.remove_timestamp(TaskEnum.run_roads)\n" in api_text
     # Nothing removable is left: --check passes, --check --strict still fails (unsafe ones).
     assert migrate(*ENDPOINTS, *WORKERS, "--check", cwd=tree).returncode == 0
     assert migrate(*ENDPOINTS, *WORKERS, "--check", "--strict", cwd=tree).returncode == 1
@@ -335,7 +336,6 @@ def test_worker_side_report_and_rules_check(tmp_path: Path) -> None:
     assert "api_fetch_dem" not in mism
     never = rep["cleared_never_timestamped"]
     assert set(never) == {
-        "build_rusle",
         "dss_export",
         "landuse_map",
         "run_omni_scenarios",
@@ -344,12 +344,13 @@ def test_worker_side_report_and_rules_check(tmp_path: Path) -> None:
     assert never["set_outlet"] == [line_of(API, "remove_timestamp(TaskEnum.set_outlet)")]
     assert rep["timestamped_not_in_rules"] == {}
     text = migrate(*ENDPOINTS, *WORKERS, "--report").stdout
-    assert "Tasks that endpoints clear but no worker timestamps:\n  build_rusle: cleared at" in text
+    assert "Tasks that endpoints clear but no worker timestamps:\n  dss_export: cleared at" in text
     # A rules file that lacks a task the workers stamp: report it, and rules check fails.
     import redisprep
 
     rules = json.loads(Path(redisprep.rules_path()).read_text("utf-8"))
     del rules["tasks"]["run_roads"]
+    del rules["checks"]["roads"]
     for t in rules["tasks"].values():
         t["cascades"] = [c for c in t["cascades"] if c != "run_roads"]
     rules.pop("$schema", None)

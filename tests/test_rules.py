@@ -148,8 +148,12 @@ def test_default_dependency_knowledge() -> None:
     assert "climate" not in rules.controllers_for(TaskEnum.run_wepp_watershed)
     assert rules.controllers_for(TaskEnum.set_readonly) == []
     assert set(rules.controllers_for(TaskEnum.project_init)) == set(rules.controllers)
-    # a task wepppy added later has no rules and invalidates nothing
-    assert rules.controllers_for("run_geneva") == [] and rules.keys_for("run_geneva", wd) == []
+    # a task the application added later has no rules and invalidates nothing
+    assert rules.controllers_for("run_tomorrow") == [] and rules.keys_for("run_tomorrow", wd) == []
+    # run_geneva (wepppy, April 2026): its own controller, made stale by its inputs
+    assert rules.keys_for(TaskEnum.run_geneva, wd) == [f"{wd}/geneva.nodb"]
+    for task in ["build_landuse", "build_soils", "build_climate", "init_sbs_map"]:
+        assert "geneva" in rules.controllers_for(task), task
 
 
 @pytest.mark.parametrize("task", sorted(DEFAULT["tasks"]))

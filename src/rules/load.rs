@@ -150,7 +150,12 @@ fn parse_tasks(
             ctx.err(&path, format!("expected an object, got {}", kind(body)));
             continue;
         };
-        check_keys(ctx, &path, obj, &["invalidates", "cascades", "description"]);
+        check_keys(
+            ctx,
+            &path,
+            obj,
+            &["invalidates", "cascades", "description", "legacy"],
+        );
         let invalidates = string_list(
             ctx,
             &format!("{path}.invalidates"),
@@ -180,11 +185,23 @@ fn parse_tasks(
             }
         }
         let description = opt_string(ctx, &path, obj, "description");
+        let legacy = match obj.get("legacy") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                ctx.err(
+                    format!("{path}.legacy"),
+                    format!("expected true or false, got {}", kind(other)),
+                );
+                false
+            }
+        };
         out.push(TaskRule {
             name: name.clone(),
             invalidates,
             cascades,
             description,
+            legacy,
             closure: Vec::new(),
             closure_names: Vec::new(),
         });

@@ -413,8 +413,7 @@ def _print_round(
     for t_before, t_after in zip(before.tasks, after.tasks):
         if t_before.timestamp != t_after.timestamp or str(t_before.task) == str(task):
             _say(
-                f"    {t_after.task.label()} ({t_after.task}): {t_before.timestamp} -> "
-                f"{t_after.timestamp}"
+                f"    {t_after.label} ({t_after.task}): {t_before.timestamp} -> {t_after.timestamp}"
             )
     _say(f"  cache keys (DB 13) the rules invalidate for {task}:")
     for key in rule_keys:

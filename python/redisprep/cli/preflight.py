@@ -1,18 +1,20 @@
-"""``redisprep preflight WD [--format text|json]``: wepppy's dependency checklist for
-a run, read from Redis (one HGETALL, no writes) or from the dump when the hash is
-not loaded, with the inputs that make each failing check false."""
+"""``redisprep preflight WD [--format text|json] [--task-enum SPEC]``: wepppy's
+dependency checklist for a run, read from Redis (one HGETALL, no writes) or from the
+dump when the hash is not loaded, with the inputs that make each failing check false,
+and a warning for each check that reads tasks the task enum lacks."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Optional
 
 from .._redisprep import Rules
-from ..task import TaskEnum
+from ..task import task_emoji, task_enum, task_label
 from ._common import EXIT_OK, UsageError, add_format, argv_of, guarded, new_parser
 
 if TYPE_CHECKING:
@@ -25,13 +27,14 @@ def _check_label(check: str, task: Optional[str]) -> str:
     """``☁️ Build Climate`` for the task a check is about (as the Rust evaluator names
     it), else for a TaskEnum member named like the check (``sbs_map`` ->
     ``init_sbs_map``); ``""`` when neither is a TaskEnum member."""
-    member = next((m for m in TaskEnum if str(m) == task), None) if task else None
+    tasks = list(task_enum())
+    member = next((m for m in tasks if str(m) == task), None) if task else None
     if member is None:
         member = next(
-            (m for m in TaskEnum if check in (m.name, str(m)) or m.name.endswith("_" + check)),
+            (m for m in tasks if check in (m.name, str(m)) or m.name.endswith("_" + check)),
             None,
         )
-    return f"{member.emoji()} {member.label()}" if member else ""
+    return f"{task_emoji(member)} {task_label(member)}" if member else ""
 
 
 def _fmt_time(value: Optional[int]) -> str:
@@ -105,18 +108,25 @@ def _cmd_preflight(args: argparse.Namespace) -> int:
     # The checklist, the reasons, each check's task and the groups the reasons name:
     # all from the Rust evaluator, on the one snapshot read above.
     report = rules.explain_checks(checked)
+    from .._enum_ast import enum_values, unknown_tasks
+
+    unknown = unknown_tasks(rules, enum_values(args.task_enum))
     if args.format == "json":
         out: dict[str, Any] = {
             "checklist": report["checklist"],
             "lock_statuses": report["lock_statuses"],
             "last_modified": report["last_modified"],
             "explain": report["explain"],
+            "unknown_tasks": unknown,
         }
         out.update(run_id=prep.run_id, wd=wd, source=source)
         print(json.dumps(out, indent=2, ensure_ascii=False))
         return EXIT_OK
     empty = not fields and source.startswith("Redis")
     _print_text(report, prep, wd, source, rules, empty)
+    for check, names in unknown.items():
+        print(f"warning: check {check} reads task(s) not in the task enum: {', '.join(names)}",
+              file=sys.stderr)  # fmt: skip
     return EXIT_OK
 
 
@@ -128,6 +138,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("wd", metavar="WD", help="run folder")
     add_format(ap, json_alias=True)
+    ap.add_argument("--task-enum", metavar="SPEC", help="the application's task enum "
+                    "(as for rules check): warn on checks reading tasks it lacks")  # fmt: skip
     return ap
 
 

@@ -3,6 +3,9 @@
 rules check [PATH] [--workers PATH...]   validate a rules file (every error with its
                                          JSON path, exit 1); --workers also fails on
                                          timestamped tasks the rules lack
+rules check [PATH] --task-enum wepppy/nodb/redis_prep.py:TaskEnum
+                                         also fails on enum members the rules lack and
+                                         on rules tasks that are not members
 rules explain TASK [--wd WD] [--format text|json]
                                          which controller caches a task invalidates, and why
 rules graph [--format text|json|mermaid|dot]
@@ -21,7 +24,7 @@ from typing import Any, Optional
 
 from .._redisprep import Rules
 from ..errors import RulesError
-from ..task import TaskEnum
+from ..task import task_emoji, task_enum, task_label
 from ._common import EXIT_NOT_OK, EXIT_OK, UsageError, add_format, argv_of, guarded, new_parser
 
 __all__ = ["main"]
@@ -40,6 +43,7 @@ def _task_value(rules: Rules, name: str) -> Optional[str]:
     """
     if name in rules.tasks:
         return name
+    TaskEnum = task_enum()  # the task list in force
     member = TaskEnum.__members__.get(name)
     if member is not None and str(member) in rules.tasks:
         return str(member)
@@ -53,9 +57,9 @@ def _task_value(rules: Rules, name: str) -> Optional[str]:
 
 def _label(task: str) -> str:
     """``☁️ Build Climate`` for a task value (or member name), else the task itself."""
-    for m in TaskEnum:
+    for m in task_enum():
         if str(m) == task or m.name == task:
-            return f"{m.emoji()} {m.label()}"
+            return f"{task_emoji(m)} {task_label(m)}"
     return task
 
 
@@ -76,7 +80,7 @@ def _cmd_rules_check(args: argparse.Namespace) -> int:
             print(f"  {path or '(top level)'}: {message}", file=sys.stderr)
         return EXIT_NOT_OK
     covered = set(rules.tasks)
-    missing = [str(m) for m in TaskEnum if str(m) not in covered]
+    missing = [str(m) for m in task_enum() if str(m) not in covered]
     print(
         f"OK {rules.source}: version {rules.version}, cache db {rules.db}, "
         f"{len(rules.controllers)} controllers, {len(rules.tasks)} tasks, "
@@ -88,9 +92,29 @@ def _cmd_rules_check(args: argparse.Namespace) -> int:
             + ", ".join(missing),
             file=sys.stderr,
         )
-    if args.workers:
-        return _check_workers(rules, args.workers)
-    return EXIT_OK
+    code = _check_workers(rules, args.workers) if args.workers else EXIT_OK
+    if args.task_enum:
+        code = max(code, _check_task_enum(rules, args.task_enum))
+    return code
+
+
+def _check_task_enum(rules: Rules, spec: str) -> int:
+    """Fail (1) on enum members the rules lack and on rules tasks the enum lacks."""
+    from .._enum_ast import compare, enum_values
+
+    values = enum_values(spec)
+    missing, stray = compare(values, [t for t in rules.tasks if t not in rules.legacy_tasks])
+    print(
+        f"task enum {spec}: {len(values)} member(s), {len(missing)} with no rules entry, "
+        f"{len(stray)} rules task(s) not members"
+    )
+    for v in missing:
+        print(f"  {v}: no entry in {rules.source} (its completion invalidates nothing)",
+              file=sys.stderr)  # fmt: skip
+    for t in stray:
+        print(f"  {t}: in {rules.source} but not a member (a typo, or a removed task?)",
+              file=sys.stderr)  # fmt: skip
+    return EXIT_NOT_OK if missing or stray else EXIT_OK
 
 
 def _check_workers(rules: Rules, paths: list[str]) -> int:
@@ -125,7 +149,8 @@ def _cmd_rules_explain(args: argparse.Namespace) -> int:
     rules = _load_rules(args.rules)
     task = _task_value(rules, args.task)
     if task is None:
-        value = str(TaskEnum[args.task]) if args.task in TaskEnum.__members__ else args.task
+        members = task_enum().__members__
+        value = str(members[args.task]) if args.task in members else args.task
         print(f"{value} ({_label(value)}): no entry in {rules.source}; it invalidates nothing")
         return EXIT_OK
     wd = os.path.abspath(args.wd) if args.wd is not None else None
@@ -222,6 +247,13 @@ def _parser() -> argparse.ArgumentParser:
         nargs="+",
         metavar="PATH",
         help="job/controller modules: fail when they timestamp a task the rules lack",
+    )
+    p.add_argument(
+        "--task-enum",
+        metavar="SPEC",
+        help="the application's task enum: path/to/redis_prep.py:TaskEnum (read with ast, "
+        "nothing imported) or package.module:TaskEnum (imported); fail on members with no "
+        "rules entry and on rules tasks that are not members (except tasks marked legacy)",
     )
     p.set_defaults(func=_cmd_rules_check)
 

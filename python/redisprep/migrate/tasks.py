@@ -14,6 +14,7 @@ import ast
 from typing import Any, Optional
 
 from .._enum_ast import enum_members
+from ..errors import ConfigError
 from ..task import TaskEnum
 from .index import Project
 
@@ -80,7 +81,10 @@ def find_task_enum(project: Project) -> TaskNames:
                 rank = 0 if _binds_prep(mod.tree) else 1
                 found.append((rank, mod.name, mod.where(node), node))
     for _, _, where, node in sorted(found, key=lambda f: f[:2]):
-        members = enum_members(node)
+        try:
+            members = enum_members(node)
+        except ConfigError:  # a member whose value is not a literal: not readable statically
+            continue
         if members:
             return TaskNames(members, where)
     return TaskNames.bundled()
