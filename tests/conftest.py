@@ -1,5 +1,11 @@
-"""Session fixtures: a private redis-server per test session (or REDIS_URL
-when set), flushed before every test; redisprep configured to use it."""
+"""What is specific to this repository's tests, on top of the package's pytest
+plugin (redisprep.testing: the session server, ``--redisprep-server-exec``,
+``--redisprep-url`` / ``$REDISPREP_TEST_URL``): the session server flushed before
+every test that may use Redis, with redisprep configured for it; raw clients;
+extra servers for fault tests; the cluster layout.
+
+Tests marked ``no_redis`` (the rules, the analyser, the dump format, the checks
+grammar) start no server and need none: ``pytest -m no_redis``."""
 
 from __future__ import annotations
 
@@ -13,10 +19,18 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+pytest_plugins = ["pytester"]  # tests/test_testing_plugin.py runs inner sessions
+
 import redisprep
 from support.cluster import LocalCluster
 from support.layouts import Layout
-from support.redis_server import RedisServer, server_from_env, url_with_db
+from redisprep.testing import Server, options
+from support.redis_server import RedisServer, url_with_db
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # every server the tests start runs the plugin's executable (one place: the option)
+    RedisServer.executable = options.server_exec(config)
 
 
 class ServerInfo:
@@ -29,28 +43,23 @@ class ServerInfo:
 
 
 @pytest.fixture(scope="session")
-def redis_info() -> Iterator[ServerInfo]:
-    url = server_from_env()
-    server = None
-    if url is None:
-        server = RedisServer().start()
-        url = server.url
-    os.environ["REDIS_URL"] = url
-    redisprep.configure(url)
-    try:
-        yield ServerInfo(url, server)
-    finally:
-        if server is not None:
-            server.cleanup()
+def redis_info(redisprep_server: Server) -> ServerInfo:
+    """The plugin's session server; REDIS_URL names it for the subprocesses tests start."""
+    os.environ["REDIS_URL"] = redisprep_server.url
+    redisprep.configure(redisprep_server.url)
+    return ServerInfo(redisprep_server.url, redisprep_server.process)
 
 
 @pytest.fixture(autouse=True)
-def _clean_redis(redis_info: ServerInfo) -> Iterator[None]:
-    os.environ["REDIS_URL"] = redis_info.url
-    redisprep.configure(redis_info.url)
+def _clean_redis(request: pytest.FixtureRequest) -> None:
+    """Every test not marked ``no_redis``: an empty session server, redisprep on it."""
+    if request.node.get_closest_marker("no_redis") is not None:
+        return
+    info: ServerInfo = request.getfixturevalue("redis_info")
+    os.environ["REDIS_URL"] = info.url
+    redisprep.configure(info.url)
     redisprep.set_rules_path(None)
-    redis_info.client(0).flushall()
-    yield
+    info.client(0).flushall()
 
 
 @pytest.fixture
