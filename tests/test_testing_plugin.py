@@ -110,7 +110,8 @@ BASE = {}
 def state(server):
     dbs = {db: server.client(db).dbsize() for db in (0, 9, 13)}
     rules = redisprep.active_rules()
-    return {"info": redisprep.connection_info(), "env": dict(os.environ), "dbs": dbs,
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    return {"info": redisprep.connection_info(), "env": env, "dbs": dbs,
             "rules": rules.source if rules else None}
 
 def test_0_baseline(redisprep_server):
@@ -263,7 +264,7 @@ def test_keep_after_a_failure(pytester: pytest.Pytester, inner: Any) -> None:
     )
     result = inner("--redisprep-keep")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*redisprep: kept after failures*", "server redis://*", "run pytest-*"])
+    result.stdout.fnmatch_lines(["*redisprep: kept after failures*", "run pytest-*", "server redis://*"])
     ((pid, _),) = starts(inner.log)
     kept = {line.split(" ", 1)[0]: line for line in result.outlines}
     server_dir = kept["server"].rsplit("dir ", 1)[1].rstrip(")")

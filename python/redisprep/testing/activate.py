@@ -62,7 +62,7 @@ def events_on() -> Iterator[str]:
         raise RuntimeError("redisprep is not configured for a server: use redisprep_url")
     options: dict[str, Any] = {"events": True}
     try:
-        configure(url_of(saved.params), **{**saved.options(), **options})
+        configure(url_of(saved.params, saved.info), **{**saved.options(), **options})
         yield saved.info["events_channel"]
     finally:
         saved.restore()

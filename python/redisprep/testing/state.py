@@ -25,9 +25,13 @@ _OPTIONS = (
 )
 
 
-def url_of(params: ConnectionParams) -> str:
-    """The URL that ``configure()`` resolves to ``params`` (with credentials)."""
+def url_of(params: ConnectionParams, info: Optional[ConnectionInfo] = None) -> str:
+    """The URL that ``configure()`` resolves to ``params`` (with credentials): the
+    URL as given (``info["url"]``) when it holds no password."""
     password = params.get("password")
+    given = info.get("url") if info is not None else None
+    if given is not None and password is None:
+        return given
     auth = userinfo(params.get("username") or "", password) if password is not None else ""
     if params["layout"] == "cluster":
         nodes = ",".join(f"{h}:{p}" for h, p in params["nodes"])
@@ -80,7 +84,7 @@ class Snapshot:
         if self.info is None or self.params is None:
             reset_connections()
             return
-        configure(url_of(self.params), **self.options())
+        configure(url_of(self.params, self.info), **self.options())
 
     def settings(self) -> tuple[Optional[ConnectionInfo], Optional[str]]:
         """What a comparison needs (no password)."""

@@ -64,6 +64,8 @@ class RqWorker:
         self.connection = redis.Redis.from_url(url_with_db(url, db))
         self.queue: Queue = rq.Queue(name or f"pytest-{secrets.token_hex(4)}", connection=self.connection)
         self.preloaded: dict[str, Any] = {}
+        self._workers: list[str] = []
+        self._made: set[str] = set()  # global RQ keys a worker of ours created
 
     def work(self, burst: bool = True, timeout: float = 60.0) -> WorkResult:
         """Work the queue in a real forking ``rq.Worker``: ``burst`` until it is
@@ -87,6 +89,9 @@ class RqWorker:
                 os.kill(pid, signal.SIGKILL)
 
         handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        env = dict(os.environ)  # rq sets RQ_WORKER_ID / RQ_JOB_ID in the worker's process
+        absent = {k for k in _GLOBAL_KEYS if not self.connection.exists(k)}
+        self._workers.append(worker.name)
         timer = threading.Timer(timeout, expire)
         timer.start()
         try:
@@ -95,6 +100,9 @@ class RqWorker:
             timer.cancel()
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
+            os.environ.clear()
+            os.environ.update(env)
+            self._made |= absent
         after = self._registries()
         result = WorkResult(timed_out=expired.is_set())
         for job_id in sorted(after[0] - before[0]):
@@ -125,7 +133,18 @@ class RqWorker:
         for job_id in ids:
             self.connection.delete(f"rq:job:{job_id}", f"rq:results:{job_id}")
         self.queue.delete(delete_jobs=True)
+        for name in self._workers:
+            self.connection.delete(f"rq:worker:{name}")
+            self.connection.srem("rq:workers", name)
+            self.connection.srem(f"rq:workers:{self.queue.name}", name)
+        self.connection.delete(
+            *self._made, f"rq:clean_registries:{self.queue.name}", f"rq:workers:{self.queue.name}"
+        )
         self.connection.close()
+
+
+#: keys RQ workers create for all queues (locks of its periodic clean-ups)
+_GLOBAL_KEYS = ("rq:clean_groups", "rq:workers", "rq:queues")
 
 
 def _exception(job: Job) -> str:
