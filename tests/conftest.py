@@ -19,18 +19,21 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-pytest_plugins = ["pytester"]  # tests/test_testing_plugin.py runs inner sessions
-
 import redisprep
+from redisprep.testing import Server, options
 from support.cluster import LocalCluster
 from support.layouts import Layout
-from redisprep.testing import Server, options
 from support.redis_server import RedisServer, url_with_db
+
+pytest_plugins = ["pytester"]  # tests/test_testing_plugin.py runs inner sessions
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # every server the tests start runs the plugin's executable (one place: the option)
     RedisServer.executable = options.server_exec(config)
+
+
+CLOSED_PORT_URL = "redis://127.0.0.1:1/0"
 
 
 class ServerInfo:
@@ -52,8 +55,12 @@ def redis_info(redisprep_server: Server) -> ServerInfo:
 
 @pytest.fixture(autouse=True)
 def _clean_redis(request: pytest.FixtureRequest) -> None:
-    """Every test not marked ``no_redis``: an empty session server, redisprep on it."""
+    """Every test not marked ``no_redis``: an empty session server, redisprep on it.
+    A ``no_redis`` test gets none: redisprep points at a closed port, so a test that
+    does use Redis fails loudly (and never reaches a shared server on 6379)."""
     if request.node.get_closest_marker("no_redis") is not None:
+        redisprep.configure(CLOSED_PORT_URL)
+        redisprep.set_rules_path(None)
         return
     info: ServerInfo = request.getfixturevalue("redis_info")
     os.environ["REDIS_URL"] = info.url

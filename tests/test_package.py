@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import importlib.resources
 
+import pytest
+
 import redisprep
+
+pytestmark = pytest.mark.no_redis  # no server: pytest -m no_redis
 
 RULES = "cache_invalidation_rules.json"
 

@@ -8,8 +8,6 @@ import os
 import shutil
 import signal
 import stat
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -86,8 +84,9 @@ def test_fixtures_start_and_stop_a_private_server(pytester: pytest.Pytester, inn
             assert redisprep_url == redisprep_server.url
             assert redisprep_server.url.endswith(f":{{redisprep_server.port}}/0")
             assert redisprep.connection_info()["url"] == redisprep_server.url
-            open({str(out)!r}, "w").write(
-                f"{{redisprep_server.process.proc.pid}} {{redisprep_server.port}} {{redisprep_server.version}}")
+            pid = redisprep_server.process.proc.pid
+            with open({str(out)!r}, "w") as fp:
+                fp.write(f"{{pid}} {{redisprep_server.port}} {{redisprep_server.version}}")
         """
     )
     result = inner()
@@ -186,7 +185,8 @@ def test_assert_invalidated_explains_a_failure(pytester: pytest.Pytester, inner:
     result.stdout.re_match_lines(
         [
             r"E\s+AssertionError: expected: build_climate invalidates landuse in run pytest-\w+",
-            r"E\s+happened: build_climate in run pytest-\w+ invalidated .*climate.* but not landuse",
+            r"E\s+happened: build_climate in run pytest-\w+ invalidated .*climate.* "
+            r"but not landuse",
             r"E\s+events during the test \(1\):",
             r"E\s+run pytest-\w+: build_climate -> .*wepp.*",
             r"E\s+the rules \(.*cache_invalidation_rules.json\) say build_climate invalidates:",
@@ -195,7 +195,10 @@ def test_assert_invalidated_explains_a_failure(pytester: pytest.Pytester, inner:
         ]
     )
     result.stdout.re_match_lines(
-        [r"E\s+AssertionError: expected: wepp is not invalidated", r"E\s+happened: run_wepp_hillslopes invalidated wepp"]
+        [
+            r"E\s+AssertionError: expected: wepp is not invalidated",
+            r"E\s+happened: run_wepp_hillslopes invalidated wepp",
+        ]
     )
 
 
@@ -264,7 +267,9 @@ def test_keep_after_a_failure(pytester: pytest.Pytester, inner: Any) -> None:
     )
     result = inner("--redisprep-keep")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*redisprep: kept after failures*", "run pytest-*", "server redis://*"])
+    result.stdout.fnmatch_lines(
+        ["*redisprep: kept after failures*", "run pytest-*", "server redis://*"]
+    )
     ((pid, _),) = starts(inner.log)
     kept = {line.split(" ", 1)[0]: line for line in result.outlines}
     server_dir = kept["server"].rsplit("dir ", 1)[1].rstrip(")")

@@ -71,9 +71,6 @@ def redis_server_binary(executable: Optional[str] = None) -> str:
     return path
 
 
-
-
-
 def server_from_env() -> Optional[str]:
     """``REDIS_URL`` when set and non-empty (use that server instead of a private one)."""
     url = os.environ.get("REDIS_URL")
@@ -143,7 +140,11 @@ class RedisServer:
             str(self.dir),
             "--enable-debug-command",
             "local",
-            *(["--requirepass", self.password, "--masterauth", self.password] if self.password else []),
+            *(
+                ["--requirepass", self.password, "--masterauth", self.password]
+                if self.password
+                else []
+            ),
             *self.extra_args,
         ]
         with open(self.dir / "redis.log", "ab") as log:

@@ -44,7 +44,7 @@ def activated(url: str, request: pytest.FixtureRequest, tmp: Path) -> Iterator[s
     saved = Snapshot.take()
     try:
         configure(url)
-        rules = marker_rules(request.node, tmp)  # type: ignore[arg-type]
+        rules = marker_rules(request.node, tmp)
         if rules is not None:
             set_rules_path(rules)
         yield url

@@ -39,7 +39,7 @@ def note_kept(config: pytest.Config, what: str) -> None:
 def failed(request: pytest.FixtureRequest) -> bool:
     """Whether the requesting test failed (function scope) or any test of the session did."""
     if request.scope == "function":
-        return request.node.stash.get(FAILED, False)
+        return bool(request.node.stash.get(FAILED, False))
     return request.session.testsfailed > 0
 
 
@@ -70,13 +70,17 @@ def server(
         finally:
             keep = options.keep(config) and failed(request)
             if keep and srv.process is not None:
-                note_kept(config, f"server {srv.url} (pid {srv.process.proc and srv.process.proc.pid}, dir {srv.process.dir})")
+                proc = srv.process
+                pid = proc.proc.pid if proc.proc is not None else None
+                note_kept(config, f"server {srv.url} (pid {pid}, dir {proc.dir})")
             srv.stop(keep=keep)
 
     return pytest.fixture(scope=scope)(fixture)  # type: ignore[call-overload,no-any-return]
 
 
-def prep_run(request: pytest.FixtureRequest, root: Path, run_id: Optional[str] = None) -> Iterator[PrepRun]:
+def prep_run(
+    request: pytest.FixtureRequest, root: Path, run_id: Optional[str] = None
+) -> Iterator[PrepRun]:
     """A :class:`PrepRun` under ``root`` on the server redisprep uses now; its keys
     removed afterwards (kept, with ``--redisprep-keep``, when the test failed)."""
     run = PrepRun(root, run_id)
@@ -98,4 +102,4 @@ def run(server: str = "redisprep_server", run_id: Optional[str] = None) -> Calla
         with activated(srv.url, request, tmp_path):
             yield from prep_run(request, tmp_path / "runs", run_id)
 
-    return pytest.fixture(fixture)  # type: ignore[no-any-return]
+    return pytest.fixture(fixture)

@@ -33,7 +33,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
     outcome = yield
     if outcome.get_result().failed:
         item.stash[factories.FAILED] = True
@@ -63,7 +65,9 @@ def redisprep_url(
 
 
 @pytest.fixture
-def prep_run(redisprep_url: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PrepRun]:
+def prep_run(
+    redisprep_url: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[PrepRun]:
     """A fresh run folder under ``tmp_path`` with its prep hash; its keys removed after."""
     yield from factories.prep_run(request, tmp_path / "runs")
 

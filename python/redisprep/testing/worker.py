@@ -22,9 +22,7 @@ def _rq() -> Any:
     try:
         import rq
     except ImportError as e:
-        raise ImportError(
-            "the rq_worker fixture needs rq: pip install 'redisprep[rq]'"
-        ) from e
+        raise ImportError("the rq_worker fixture needs rq: pip install 'redisprep[rq]'") from e
     return rq
 
 
@@ -47,7 +45,9 @@ class WorkResult:
     def raise_failures(self) -> None:
         """Raise ``AssertionError`` with every failed job's exception, if any."""
         if self.failed:
-            text = "\n".join(f"job {f.job.id} ({f.job.func_name}):\n{f.exception}" for f in self.failed)
+            text = "\n".join(
+                f"job {f.job.id} ({f.job.func_name}):\n{f.exception}" for f in self.failed
+            )
             raise AssertionError(f"{len(self.failed)} RQ job(s) failed:\n{text}")
 
 
@@ -62,7 +62,9 @@ class RqWorker:
         import redis
 
         self.connection = redis.Redis.from_url(url_with_db(url, db))
-        self.queue: Queue = rq.Queue(name or f"pytest-{secrets.token_hex(4)}", connection=self.connection)
+        self.queue: Queue = rq.Queue(
+            name or f"pytest-{secrets.token_hex(4)}", connection=self.connection
+        )
         self.preloaded: dict[str, Any] = {}
         self._workers: list[str] = []
         self._made: set[str] = set()  # global RQ keys a worker of ours created
@@ -125,8 +127,14 @@ class RqWorker:
         """Delete the queue, its registries and its jobs from Redis."""
         rq = _rq()
         ids = set(self.queue.job_ids)
-        for cls in ("FinishedJobRegistry", "FailedJobRegistry", "StartedJobRegistry",
-                    "DeferredJobRegistry", "ScheduledJobRegistry", "CanceledJobRegistry"):
+        for cls in (
+            "FinishedJobRegistry",
+            "FailedJobRegistry",
+            "StartedJobRegistry",
+            "DeferredJobRegistry",
+            "ScheduledJobRegistry",
+            "CanceledJobRegistry",
+        ):
             registry = getattr(rq.registry, cls)(queue=self.queue)
             ids |= set(registry.get_job_ids())
             self.connection.delete(registry.key)
