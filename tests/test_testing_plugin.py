@@ -192,6 +192,7 @@ def test_assert_invalidated_explains_a_failure(pytester: pytest.Pytester, inner:
             r"E\s+the rules \(.*cache_invalidation_rules.json\) say build_climate invalidates:",
             r"E\s+climate\s+direct",
             r"E\s+wepp\s+via build_climate → run_wepp_hillslopes",
+            r"E\s+landuse is not among them: these rules never invalidate it for build_climate",
         ]
     )
     result.stdout.re_match_lines(

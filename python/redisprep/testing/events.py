@@ -75,7 +75,15 @@ class InvalidationRecorder:
             why = f"no invalidation event of {name}{_in_run(run)}"
         else:
             why = f"{name}{_in_run(run)} invalidated {_names(found)} but not {', '.join(missing)}"
-        raise AssertionError(self._message(f"{expected}{_in_run(run)}", why, name, run))
+        message = self._message(f"{expected}{_in_run(run)}", why, name, run)
+        reached = {e["controller"] for e in current_rules().explain(name, None)}
+        if name in current_rules().tasks:
+            message += "".join(
+                f"\n{c} is not among them: these rules never invalidate it for {name}"
+                for c in wanted
+                if c not in reached
+            )
+        raise AssertionError(message)
 
     def assert_not_invalidated(self, controller: str, run: Run = None) -> None:
         """Assert that no event so far deleted ``controller``'s cache (in ``run``)."""
