@@ -5,7 +5,6 @@ instance. Installs nothing: when ``redis-server`` is not on ``PATH`` it raises
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -26,7 +25,6 @@ __all__ = [
     "RedisServerError",
     "free_port",
     "redis_server_binary",
-    "server_from_env",
     "userinfo",
 ]
 
@@ -69,12 +67,6 @@ def redis_server_binary(executable: Optional[str] = None) -> str:
             "(or `apt-get install redis-server`), or pass a Redis URL instead"
         )
     return path
-
-
-def server_from_env() -> Optional[str]:
-    """``REDIS_URL`` when set and non-empty (use that server instead of a private one)."""
-    url = os.environ.get("REDIS_URL")
-    return url or None
 
 
 class RedisServer:

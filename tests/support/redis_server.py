@@ -16,7 +16,6 @@ from redisprep._server import (
     RedisServerError,
     free_port,
     redis_server_binary,
-    server_from_env,
     userinfo,
 )
 
@@ -26,7 +25,6 @@ __all__ = [
     "RedisServerError",
     "free_port",
     "redis_server_binary",
-    "server_from_env",
     "url_with_db",
     "userinfo",
 ]

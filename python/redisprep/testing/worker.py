@@ -10,6 +10,7 @@ import os
 import secrets
 import signal
 import threading
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -97,7 +98,11 @@ class RqWorker:
         timer = threading.Timer(timeout, expire)
         timer.start()
         try:
-            worker.work(burst=burst, max_idle_time=None if burst else max(1, int(timeout)))
+            with warnings.catch_warnings():
+                # rq's own deprecations (rq 1.16 calls its deprecated push_connection in
+                # every horse) must not crash a horse in a filterwarnings=error session
+                warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"rq\.")
+                worker.work(burst=burst, max_idle_time=None if burst else max(1, int(timeout)))
         finally:
             timer.cancel()
             for sig, handler in handlers.items():
