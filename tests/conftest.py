@@ -23,7 +23,7 @@ import redisprep
 from redisprep.testing import Server, options
 from support.cluster import LocalCluster
 from support.layouts import Layout
-from support.redis_server import RedisServer, url_with_db
+from support.redis_server import RedisServer
 
 pytest_plugins = ["pytester"]  # tests/test_testing_plugin.py runs inner sessions
 
@@ -36,21 +36,13 @@ def pytest_configure(config: pytest.Config) -> None:
 CLOSED_PORT_URL = "redis://127.0.0.1:1/0"
 
 
-class ServerInfo:
-    def __init__(self, url: str, server: RedisServer | None) -> None:
-        self.url = url
-        self.server = server
-
-    def client(self, db: int = 0) -> redis.Redis[str]:
-        return redis.Redis.from_url(url_with_db(self.url, db), decode_responses=True)
-
-
 @pytest.fixture(scope="session")
-def redis_info(redisprep_server: Server) -> ServerInfo:
-    """The plugin's session server; REDIS_URL names it for the subprocesses tests start."""
+def redis_info(redisprep_server: Server) -> Server:
+    """The plugin's session server (``.url``, ``.client(db)``); REDIS_URL names it for
+    the subprocesses tests start."""
     os.environ["REDIS_URL"] = redisprep_server.url
     redisprep.configure(redisprep_server.url)
-    return ServerInfo(redisprep_server.url, redisprep_server.process)
+    return redisprep_server
 
 
 @pytest.fixture(autouse=True)
@@ -62,7 +54,7 @@ def _clean_redis(request: pytest.FixtureRequest) -> None:
         redisprep.configure(CLOSED_PORT_URL)
         redisprep.set_rules_path(None)
         return
-    info: ServerInfo = request.getfixturevalue("redis_info")
+    info: Server = request.getfixturevalue("redis_info")
     os.environ["REDIS_URL"] = info.url
     redisprep.configure(info.url)
     redisprep.set_rules_path(None)
@@ -70,13 +62,15 @@ def _clean_redis(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture
-def r0(redis_info: ServerInfo) -> redis.Redis[str]:
-    return redis_info.client(0)
+def r0(redis_info: Server) -> redis.Redis[str]:
+    client: redis.Redis[str] = redis_info.client(0)
+    return client
 
 
 @pytest.fixture
-def r13(redis_info: ServerInfo) -> redis.Redis[str]:
-    return redis_info.client(13)
+def r13(redis_info: Server) -> redis.Redis[str]:
+    client: redis.Redis[str] = redis_info.client(13)
+    return client
 
 
 @pytest.fixture
@@ -129,7 +123,7 @@ def local_cluster() -> Iterator[LocalCluster]:
 
 
 @pytest.fixture(params=["standalone", pytest.param("cluster", marks=pytest.mark.slow)])
-def layout(request: pytest.FixtureRequest, redis_info: ServerInfo) -> Iterator[Layout]:
+def layout(request: pytest.FixtureRequest, redis_info: Server) -> Iterator[Layout]:
     """redisprep configured on one layout (empty), restored to the session server after."""
     if request.param == "cluster":
         cluster: LocalCluster = request.getfixturevalue("local_cluster")

@@ -283,3 +283,36 @@ def test_keep_after_a_failure(pytester: pytest.Pytester, inner: Any) -> None:
         while alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         shutil.rmtree(server_dir, ignore_errors=True)
+
+
+FACTORY_TESTS = """
+import pytest
+import redis
+import redisprep
+from redisprep.testing import factories
+
+auth_server = factories.server(password="s3cret pw", scope="module")
+auth_run = factories.run("auth_server")
+
+def test_factory_variants(auth_server, auth_run, redisprep_server):
+    assert auth_server.url != redisprep_server.url
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(port=auth_server.port).ping()
+    auth_run.prep.timestamp("build_climate")
+    auth_run.seed_caches(["climate"])
+    assert auth_server.client().hget(auth_run.run_id, "timestamps:build_climate")
+    assert auth_run.cached() == {"climate"}
+    assert redisprep.connection_info()["address"] == f"127.0.0.1:{auth_server.port}"
+
+def test_back_on_the_session_server(redisprep_url, redisprep_server):
+    assert redisprep.connection_info()["url"] == redisprep_server.url
+"""
+
+
+def test_factories_give_a_password_server_and_runs_on_it(
+    pytester: pytest.Pytester, inner: Any
+) -> None:
+    pytester.makepyfile(FACTORY_TESTS)
+    inner().assert_outcomes(passed=2)
+    assert len(starts(inner.log)) == 2  # both from the option's executable
+    assert any("--requirepass" in args for _, args in starts(inner.log))
