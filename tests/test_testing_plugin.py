@@ -237,8 +237,12 @@ def test_worker_runs_a_job_that_stamps(pytester: pytest.Pytester, inner: Any) ->
 def test_unused_plugin_starts_no_server(pytester: pytest.Pytester, inner: Any) -> None:
     pytester.makepyfile(
         """
+        import sys
+
         def test_plain(request):
             assert request.config.pluginmanager.has_plugin("redisprep")
+            # loading the plugin imported neither the server helpers nor rq nor redis-py
+            assert not {"redisprep._server", "rq", "redis"} & set(sys.modules)
         """
     )
     inner().assert_outcomes(passed=1)
