@@ -76,8 +76,9 @@ class InvalidationRecorder:
         else:
             why = f"{name}{_in_run(run)} invalidated {_names(found)} but not {', '.join(missing)}"
         message = self._message(f"{expected}{_in_run(run)}", why, name, run)
-        reached = {e["controller"] for e in current_rules().explain(name, None)}
-        if name in current_rules().tasks:
+        rules = current_rules()
+        if name in rules.tasks:
+            reached = {e["controller"] for e in rules.explain(name, None)}
             message += "".join(
                 f"\n{c} is not among them: these rules never invalidate it for {name}"
                 for c in wanted
