@@ -455,6 +455,7 @@ def test_prep_redis_is_a_real_shared_client(pair: Pair) -> None:
             assert client.get(f"{ours.prep.run_id}:debris") is not None
 
 
+@pytest.mark.no_redis
 def test_task_enum_is_spec_section_5() -> None:
     rows = [line.split(" | ") for line in TASK_TABLE.strip().splitlines()]
     assert [(t.name, t.value, t.label(), t.emoji()) for t in TaskEnum] == [tuple(r) for r in rows]

@@ -204,6 +204,7 @@ def test_preflight_matches_the_spec_model(
     assert got == want, h
 
 
+@pytest.mark.no_redis
 def test_model_sanity() -> None:
     """The model itself, on the SPEC's own examples of what is an integer."""
     assert [spec_int(v) for v in ["017", "+5", "-5", " 7", "x12", "1_000", "\u0663"]] == [
@@ -351,6 +352,7 @@ def test_check_edge_cases(
     assert prep.preflight()["checklist"][check] is expected
 
 
+@pytest.mark.no_redis
 def test_every_check_has_table_cases() -> None:
     seen = {(c, e) for c, _, _, e in CASES}
     assert {c for c, _ in seen} == set(CHECK_NAMES)
@@ -419,6 +421,7 @@ def _groups_used(doc: dict[str, Any], named: set[str]) -> set[str]:
     return out
 
 
+@pytest.mark.no_redis
 @settings(max_examples=300, deadline=None)
 @given(h=prep_hashes())
 def test_explain_checks_is_the_evaluators_explanation(h: dict[str, str]) -> None:
@@ -437,6 +440,7 @@ def test_explain_checks_is_the_evaluators_explanation(h: dict[str, str]) -> None
     assert groups == {g: RULES_DOC["groups"][g] for g in groups}
 
 
+@pytest.mark.no_redis
 def test_explain_checks_names_tasks_and_nested_groups() -> None:
     groups = {**RULES_DOC["groups"], "late": {"max": ["@W", "run_debris"]}}
     checks = {
@@ -595,6 +599,7 @@ CHECK_ERRORS: dict[str, tuple[str, str, str]] = {
 }
 
 
+@pytest.mark.no_redis
 @pytest.mark.parametrize("case", list(CHECK_ERRORS))
 def test_checks_section_errors_have_paths(case: str) -> None:
     text, path, message = CHECK_ERRORS[case]
@@ -603,6 +608,7 @@ def test_checks_section_errors_have_paths(case: str) -> None:
     assert any(p == path and message in m for p, m in info.value.issues), info.value.issues
 
 
+@pytest.mark.no_redis
 def test_group_cycles_are_named() -> None:
     groups = {
         **RULES_DOC["groups"],

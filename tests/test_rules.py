@@ -112,6 +112,7 @@ def closure_bfs(doc: dict[str, Any], task: str) -> dict[str, list[str]]:
 # -- the packaged default -------------------------------------------------------
 
 
+@pytest.mark.no_redis
 def test_default_file_validates_against_its_schema() -> None:
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
     jsonschema.Draft202012Validator(SCHEMA).validate(DEFAULT)
@@ -121,6 +122,7 @@ def test_default_file_validates_against_its_schema() -> None:
             jsonschema.validate(bad, SCHEMA)
 
 
+@pytest.mark.no_redis
 def test_default_rules_cover_every_task_and_every_spec_controller() -> None:
     rules = Rules.load()
     assert rules.version == 1 and rules.db == 13
@@ -137,6 +139,7 @@ def test_default_rules_cover_every_task_and_every_spec_controller() -> None:
     assert reachable == set(rules.controllers)
 
 
+@pytest.mark.no_redis
 def test_default_dependency_knowledge() -> None:
     rules = Rules.load()
     wd = "/wc1/runs/ab/abc-def"
@@ -156,6 +159,7 @@ def test_default_dependency_knowledge() -> None:
         assert "geneva" in rules.controllers_for(task), task
 
 
+@pytest.mark.no_redis
 @pytest.mark.parametrize("task", sorted(DEFAULT["tasks"]))
 def test_closure_matches_an_independent_search(task: str) -> None:
     rules = Rules.load()
@@ -185,6 +189,7 @@ def write_rules(path: Path, controller_key: str) -> Path:
     return path
 
 
+@pytest.mark.no_redis
 def test_load_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     explicit = write_rules(tmp_path / "explicit.json", "{wd}/explicit.nodb")
     env = write_rules(tmp_path / "env.json", "{wd}/env.nodb")
@@ -203,6 +208,7 @@ def test_load_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert "missing.json" in str(info.value) and "cannot read" in str(info.value)
 
 
+@pytest.mark.no_redis
 def test_runtime_rules_follow_the_same_precedence(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -224,6 +230,7 @@ def test_runtime_rules_follow_the_same_precedence(
 # -- validation: every error kind, with its JSON path -----------------------------
 
 
+@pytest.mark.no_redis
 def test_valid_base_and_global_templates_load() -> None:
     assert Rules.from_json(json.dumps(BASE)).checks == ["wepp"]
     doc = base()
@@ -336,6 +343,7 @@ ERROR_CASES: dict[str, tuple[dict[str, Any], str, str]] = {
 }
 
 
+@pytest.mark.no_redis
 @pytest.mark.parametrize("case", list(ERROR_CASES))
 def test_each_error_kind_is_reported_with_its_path(case: str) -> None:
     doc, path, message = ERROR_CASES[case]
@@ -343,6 +351,7 @@ def test_each_error_kind_is_reported_with_its_path(case: str) -> None:
     assert any(p == path and message in m for p, m in got), got
 
 
+@pytest.mark.no_redis
 def test_cascade_cycle_is_named() -> None:
     doc = mutate("tasks.run_wepp_watershed.cascades", ["abstract_watershed"])
     got = issues_of(doc)
@@ -356,6 +365,7 @@ def test_cascade_cycle_is_named() -> None:
         assert b in doc["tasks"][a]["cascades"]
 
 
+@pytest.mark.no_redis
 def test_every_error_is_reported_at_once() -> None:
     doc = base(bogus=1, version=3)
     doc["controllers"]["climate"]["keys"] = ["{nope}/x", "static"]
@@ -375,6 +385,7 @@ def test_every_error_is_reported_at_once() -> None:
         assert p in paths, (p, got)
 
 
+@pytest.mark.no_redis
 def test_odd_names_are_quoted_in_paths() -> None:
     doc = base()
     doc["tasks"]["build_climate"]["invalidates"] = ["climate", "no such"]
@@ -384,6 +395,7 @@ def test_odd_names_are_quoted_in_paths() -> None:
     assert any(p == 'controllers["has space"]' for p, _ in got), got
 
 
+@pytest.mark.no_redis
 @pytest.mark.parametrize("text", ["", "{", "[]", "null", '{"version": 1}', "\x00"])
 def test_malformed_text_is_a_rules_error(text: str) -> None:
     assert issues_of(text)
@@ -443,6 +455,7 @@ def test_reload_is_checked_at_most_once_per_interval(
 # -- rendering --------------------------------------------------------------------
 
 
+@pytest.mark.no_redis
 def test_rendering_normalises_the_run_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -454,6 +467,7 @@ def test_rendering_normalises_the_run_folder(
     assert rules.keys_for("build_climate", "rel/run/")[0] == f"{tmp_path}/rel/run/climate.nodb"
 
 
+@pytest.mark.no_redis
 def test_placeholders_and_brace_escapes() -> None:
     doc = base()
     doc["controllers"]["climate"] = {
@@ -464,6 +478,7 @@ def test_placeholders_and_brace_escapes() -> None:
     assert keys[:3] == ["{r{1}}:climate", "/runs/a{b}/r{1}/climate.nodb", "x{wd}:r{1}"]
 
 
+@pytest.mark.no_redis
 def test_patterns_escape_inserted_values_only() -> None:
     doc = base()
     doc["controllers"]["omni"] = {"keys": ["{wd}/omni.nodb"], "patterns": ["{wd}/_pups/*.nodb"]}
@@ -482,6 +497,7 @@ folder_name = st.text(
 ).filter(lambda s: s.strip() not in {"", ".", ".."} and "/" not in s)
 
 
+@pytest.mark.no_redis
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(name=folder_name, other=folder_name)
 def test_rendered_keys_name_the_folder_literally(name: str, other: str) -> None:
