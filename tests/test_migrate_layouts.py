@@ -36,6 +36,8 @@ from redisprep.migrate.atoms import Ext
 from redisprep.migrate.trace import Tracer
 from support.migrate_cli import run_migrate
 
+pytestmark = pytest.mark.no_redis  # static analysis only: no server
+
 TREE = Path(__file__).parent / "fixtures" / "migrate_layouts"
 SCHEMA = json.loads(
     (Path(__file__).parent / "fixtures" / "migrate_output.schema.json").read_text("utf-8")

@@ -17,11 +17,14 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from redisprep import Rules
 from redisprep.migrate import Project, analyse, scan_source
+
+pytestmark = pytest.mark.no_redis  # static analysis only: no server
 
 RULES = Rules.load()
 MODES = ["direct", "helper", "nested", "mutual"]
