@@ -99,14 +99,19 @@ def check_rules() -> tuple[Check, int]:
 # ---------------------------------------------------------------- connection
 
 
+def _password_origin(info: dict[str, Any]) -> str:
+    """``from REDIS_PASSWORD_FILE`` (from ``"set (from REDIS_PASSWORD_FILE)"``), or ``""``."""
+    return str(info.get("password") or "").removeprefix("set (").removesuffix(")")
+
+
 def _connection_failure(e: Exception, info: dict[str, Any]) -> Check:
     text = str(e)
     words = ("wrongpass", "noauth", "authentication", "invalid password", "invalid username")
     auth = any(w in text.lower() for w in words)
-    source = info.get("password")
+    source = _password_origin(info)
     if auth:
         hint = (
-            f"the password ({source}) is wrong"
+            f"the password {source} is wrong"
             if source
             else "the server needs a password: set REDIS_PASSWORD_FILE (or REDIS_PASSWORD)"
         ) + "; it must match the server's requirepass (or the ACL user's password)"
@@ -258,8 +263,8 @@ def run_checks() -> list[Check]:
         probe: dict[str, Any] = _redisprep.server_probe(cache_db)
     except RedisPrepError as e:
         return [*checks, _connection_failure(e, info)]
-    who = (info.get("password") or "").replace("set (from", "with the password from").rstrip(")")
-    who = f"authenticated {who}" if who else "no password needed"
+    origin = _password_origin(info)
+    who = f"authenticated with the password {origin}" if origin else "no password needed"
     checks.append(Check("connection", PASS, f"reached {info['address']}, {who}"))
     checks.append(check_server(probe))
     checks.extend(check_access(probe, info, cache_db))
