@@ -98,8 +98,10 @@ def main() -> int:
             Path(wd).mkdir()
             prep = RedisPrep.getInstance(wd)
             assert prep is not None
-            print(f"python {sys.version.split()[0]}, redisprep {redisprep.__version__}, "
-                  f"{args.calls} calls, {args.keys} cache keys per timestamp()")
+            print(
+                f"python {sys.version.split()[0]}, redisprep {redisprep.__version__}, "
+                f"{args.calls} calls, {args.keys} cache keys per timestamp()"
+            )
             print(line("getInstance(wd)", timed(lambda: RedisPrep.getInstance(wd), args.calls)))
 
             def stamp() -> None:

@@ -83,7 +83,9 @@ def test_healthy_password_protected_server(server: PasswordServer, tmp_path: Pat
 
 
 def test_wrong_password_fails_with_exit_1(server: PasswordServer, tmp_path: Path) -> None:
-    done = doctor(**env_of(server, tmp_path, REDIS_PASSWORD_FILE=secret_file(tmp_path, "nope", "wrong")))
+    done = doctor(
+        **env_of(server, tmp_path, REDIS_PASSWORD_FILE=secret_file(tmp_path, "nope", "wrong"))
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert lines(done.stdout)["connection"] == "FAIL"
     assert "authentication failed" in done.stdout and "REDIS_PASSWORD_FILE" in done.stdout

@@ -85,7 +85,10 @@ def test_the_wrapper_passes_every_option_to_the_core(redis_info: Any, tmp_path: 
         secret.write_text("opt-S3cret\n")
         redisprep.configure(redis_info.url, password_file=str(secret))
         info = redisprep.connection_info()
-        assert (info["password"], info["password_file"]) == ("set (from password_file)", str(secret))
+        assert (info["password"], info["password_file"]) == (
+            "set (from password_file)",
+            str(secret),
+        )
         assert "opt-S3cret" not in repr(info)
     finally:
         redisprep.configure(redis_info.url)

@@ -174,9 +174,7 @@ def test_an_unusable_secrets_file_is_a_config_error_naming_it(
     elif problem == "not_utf8":
         path.write_bytes(b"\xff\xfe" + SECRET.encode())
     server.client().flushall()
-    done = run(
-        make_run(tmp_path), REDIS_URL=plain(server, 9), REDIS_PASSWORD_FILE=str(path)
-    )
+    done = run(make_run(tmp_path), REDIS_URL=plain(server, 9), REDIS_PASSWORD_FILE=str(path))
     assert done.returncode != 0
     err = done.stderr
     assert "ConfigError" in err and "REDIS_PASSWORD_FILE" in err and str(path) in err, err
@@ -221,7 +219,11 @@ def test_cluster_password_from_the_file(
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
             [sys.executable, "-m", "redisprep", *args],
-            capture_output=True, text=True, env=env, timeout=120, check=False,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
         )
         assert SECRET not in done.stdout + done.stderr
         return done

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
@@ -178,7 +177,9 @@ def _slots(probe: dict[str, Any]) -> Check:
     ci = _info(_ok(step))
     state, ok = ci.get("cluster_state"), ci.get("cluster_slots_ok")
     data = {"state": state, "slots_ok": ok, "known_nodes": ci.get("cluster_known_nodes")}
-    summary = f"cluster_state:{state}, {ok}/16384 slots served, {ci.get('cluster_known_nodes')} nodes"
+    summary = (
+        f"cluster_state:{state}, {ok}/16384 slots served, {ci.get('cluster_known_nodes')} nodes"
+    )
     if state != "ok" or ok != "16384":
         hint = "every slot must be served: `redis-cli --cluster check` / `--cluster fix`"
         return Check("cluster", FAIL, summary, hint, data)
@@ -188,7 +189,11 @@ def _slots(probe: dict[str, Any]) -> Check:
 def check_latency(probe: dict[str, Any]) -> Check:
     pings = [float(p) for p in probe.get("ping_ms") or []]
     median = statistics.median(pings) if pings else 0.0
-    data = {"connect_ms": probe.get("connect_ms"), "median_ms": median, "max_ms": max(pings, default=0)}
+    data = {
+        "connect_ms": probe.get("connect_ms"),
+        "median_ms": median,
+        "max_ms": max(pings, default=0),
+    }
     summary = (
         f"PING median {median:.2f} ms, max {data['max_ms']:.2f} ms over {len(pings)}; "
         f"first connect {float(probe.get('connect_ms') or 0):.2f} ms"
@@ -216,7 +221,9 @@ def check_persistence(probe: dict[str, Any], info: dict[str, Any]) -> Check:
         return Check("persistence", WARN, summary + ": cannot tell", hint, data)
     replicas = int(info.get("min_replicas") or 0)
     if replicas > 0:
-        return Check("persistence", PASS, f"{summary}; {replicas} replica(s) ack each write", data=data)
+        return Check(
+            "persistence", PASS, f"{summary}; {replicas} replica(s) ack each write", data=data
+        )
     hint = (
         "nothing persists: a restart empties the server. Prep hashes come back from each "
         "run's redisprep.dump and caches from the .nodb files, but RQ queues and jobs "

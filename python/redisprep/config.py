@@ -45,13 +45,13 @@ def configure(
     is the URL's own, else the contents of ``password_file``, else
     ``REDIS_PASSWORD``, else the contents of the file ``REDIS_PASSWORD_FILE``
     names (surrounding whitespace stripped); an unusable file raises
-    ``ConfigError`` naming the setting and the path. Idle connections are closed; the next call uses the new
-    settings. ``min_replicas`` (``REDISPREP_MIN_REPLICAS``, default 0 = off)
-    makes every write wait until that many replicas have it, for at most
-    ``replica_timeout`` seconds (``REDISPREP_REPLICA_TIMEOUT``, default 1);
-    fewer acknowledgements raise ``ReplicationError``. ``rules`` sets the
-    runtime rules file; ``runs_root`` or ``resolver`` set how
-    ``getInstanceFromRunID`` finds a run folder.
+    ``ConfigError`` naming the setting and the path. Idle connections are
+    closed; the next call uses the new settings. ``min_replicas``
+    (``REDISPREP_MIN_REPLICAS``, default 0 = off) makes every write wait until
+    that many replicas have it, for at most ``replica_timeout`` seconds
+    (``REDISPREP_REPLICA_TIMEOUT``, default 1); fewer acknowledgements raise
+    ``ReplicationError``. ``rules`` sets the runtime rules file; ``runs_root``
+    or ``resolver`` set how ``getInstanceFromRunID`` finds a run folder.
     """
     _redisprep.configure(
         url,

@@ -27,10 +27,10 @@ __all__ = [
     "PasswordServer",
     "RedisServer",
     "RedisServerError",
+    "chosen_server_binary",
     "free_port",
     "redis_server_binary",
     "server_from_env",
-    "chosen_server_binary",
     "url_with_db",
 ]
 

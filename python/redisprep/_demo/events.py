@@ -134,6 +134,8 @@ def stream(
 ) -> Iterator[str]:
     """The SSE text of one client: ``ready`` once subscribed, then one
     ``invalidation`` per event of the run in ``wd``; keep-alive comments between."""
+    import redis as _redis
+
     client = cache_client(redis_url)
     pubsub = client.pubsub()  # type: ignore[no-untyped-call,unused-ignore]
     try:
