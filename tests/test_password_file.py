@@ -26,7 +26,8 @@ SECRET = "pf-S3cret-9x"
 
 # Run in the subprocess: timestamp() a run, then report what it saw (never the password).
 SCRIPT = r"""
-import json, sys
+import json, logging, sys
+logging.basicConfig(level=logging.DEBUG)  # every log line goes to stderr, checked too
 import redisprep
 from redisprep import RedisPrep, TaskEnum
 from redisprep._demo.app import rq_connection
@@ -36,6 +37,7 @@ prep = RedisPrep.getInstance(wd)
 prep.timestamp(TaskEnum.build_climate)
 info = dict(redisprep.connection_info())
 out = {"info": info, "whoami": prep.redis.execute_command("ACL WHOAMI")}
+print(repr(prep), repr(prep.redis), file=sys.stderr)
 if info["layout"] == "standalone" and "URL" not in info["password"]:
     # the demo's clients, given a URL without a password, resolve it as redisprep does
     url = "redis://%s/0" % info["address"]
