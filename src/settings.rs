@@ -1,5 +1,5 @@
 //! One settings type for both layouts, resolved once by one resolver that
-//! reads the environment (wepppy's resolution order, SPEC section 8), from
+//! reads the environment (wepppy's resolution order, docs/DEPLOY.md), from
 //! the [`Options`] a caller gave.
 
 use std::time::Duration;

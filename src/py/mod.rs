@@ -78,7 +78,7 @@ fn options(url: Option<String>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<
 }
 
 /// Configure the connection for this process. Arguments left out come from
-/// the environment (SPEC section 8); the options are `configure_options()`.
+/// the environment (wepppy's order, docs/DEPLOY.md); the options are `configure_options()`.
 /// A refused configuration changes nothing; otherwise idle connections are
 /// closed and the next call uses the new settings.
 #[pyfunction]
