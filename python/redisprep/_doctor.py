@@ -195,8 +195,8 @@ def check_latency(probe: dict[str, Any]) -> Check:
         "max_ms": max(pings, default=0),
     }
     summary = (
-        f"PING median {median:.2f} ms, max {data['max_ms']:.2f} ms over {len(pings)}; "
-        f"first connect {float(probe.get('connect_ms') or 0):.2f} ms"
+        f"PING median {median:.3f} ms, max {data['max_ms']:.3f} ms over {len(pings)}; "
+        f"first connect {float(probe.get('connect_ms') or 0):.3f} ms"
     )
     if median > SLOW_MS:
         hint = "each timestamp() is 1-2 round trips: run redisprep next to the server"
@@ -293,7 +293,7 @@ def render_text(checks: Sequence[Check]) -> str:
         if c.hint:
             lines.append(f"{'':6}{'':<{width}}  fix: {c.hint}")
     counts = {s: sum(c.status == s for c in checks) for s in (PASS, WARN, FAIL)}
-    lines.append(f"{counts[PASS]} passed, {counts[WARN]} warnings, {counts[FAIL]} failed")
+    lines.append(f"{counts[PASS]} passed, {counts[WARN]} warning(s), {counts[FAIL]} failed")
     return "\n".join(lines)
 
 
