@@ -178,7 +178,8 @@ def test_on_a_password_cluster(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stdout + done.stderr
         got = lines(done.stdout)
         assert got["cluster"] == got["EVALSHA"] == got["connection"] == "PASS", done.stdout
-        assert "16384/16384 slots" in done.stdout
+        assert got["server"] == "PASS" and "(cluster)" in done.stdout, done.stdout
+        assert "Redis ?" not in done.stdout and "16384/16384 slots" in done.stdout
         assert SECRET not in done.stdout
     finally:
         cluster.cleanup()

@@ -123,6 +123,9 @@ def _connection_failure(e: Exception, info: dict[str, Any]) -> Check:
 
 
 def check_server(probe: dict[str, Any]) -> Check:
+    err = _error(probe.get("info_server"))
+    if err:
+        return Check("server", WARN, f"INFO server: {err}", "allow INFO for the ACL user")
     server = _info(_ok(probe.get("info_server")))
     if "valkey_version" in server or server.get("server_name") == "valkey":
         kind, version = "Valkey", server.get("valkey_version", "?")

@@ -45,9 +45,32 @@ fn text(c: &mut dyn ConnectionLike, args: &[&str]) -> RedisResult<String> {
     cmd.query(c)
 }
 
+/// A text reply; on the cluster a command sent to every node answers one
+/// text per node: the first node's is taken (they describe the same build).
+fn first_text(v: &redis::Value) -> Option<String> {
+    match v {
+        redis::Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        redis::Value::SimpleString(s) | redis::Value::VerbatimString { text: s, .. } => {
+            Some(s.clone())
+        }
+        redis::Value::Map(pairs) => pairs.iter().find_map(|(_, v)| first_text(v)),
+        redis::Value::Array(items) => items.iter().find_map(first_text),
+        _ => None,
+    }
+}
+
 impl Backend {
     fn run_text(&self, args: &[&str]) -> CoreResult<Value> {
-        self.run(|c| text(c, args)).map(Value::from)
+        let reply = self.run(|c| {
+            let mut cmd = redis::cmd(args[0]);
+            for a in &args[1..] {
+                cmd.arg(*a);
+            }
+            cmd.query::<redis::Value>(c)
+        })?;
+        first_text(&reply)
+            .map(Value::from)
+            .ok_or_else(|| CoreError::Data(format!("unexpected reply to {}", args.join(" "))))
     }
 
     /// The facts; `Err` only when the server cannot be reached or refuses
