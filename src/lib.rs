@@ -11,6 +11,7 @@ pub mod event;
 mod invalidate;
 pub mod mutation;
 mod options;
+pub mod password;
 pub mod paths;
 mod pid;
 pub mod preflight;

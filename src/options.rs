@@ -145,6 +145,8 @@ options! {
     min_replicas: i64 => Int,
     /// How long a write waits for them: `REDISPREP_REPLICA_TIMEOUT`, default 1 s.
     replica_timeout: f64 => Float,
+    /// A secrets file holding the password (instead of `REDIS_PASSWORD_FILE`).
+    password_file: String => Str,
 }
 
 #[cfg(test)]
@@ -163,7 +165,7 @@ mod tests {
             .set("fsync", Some(OptionValue::Str("yes".into())))
             .is_err());
         assert!(o.set("nope", None).is_err());
-        assert_eq!(OPTIONS.len(), 11);
+        assert_eq!(OPTIONS.len(), 12);
         assert_eq!(OPTIONS[0], ("url", Kind::Str));
     }
 }

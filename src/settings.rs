@@ -1,5 +1,5 @@
 //! One settings type for both layouts, resolved once by one resolver that
-//! reads the environment (wepppy's resolution order, SPEC section 8), from
+//! reads the environment (wepppy's resolution order, docs/DEPLOY.md), from
 //! the [`Options`] a caller gave.
 
 use std::time::Duration;
@@ -8,6 +8,7 @@ use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
 
 use crate::env::{env, env_bool, env_parse, seconds};
 use crate::errors::{redact, CoreError, CoreResult};
+use crate::password::{self, PasswordSource};
 use crate::replication::Replication;
 
 pub use crate::options::{Kind, OptionValue, Options, OPTIONS};
@@ -23,6 +24,29 @@ pub struct Common {
     pub events_channel: String,
     /// Replicated acknowledgement of writes (`WAIT`); off by default.
     pub replication: Replication,
+    /// Which settings the address and the password came from.
+    pub sources: Sources,
+}
+
+/// Where the resolved settings came from (names of settings, never values).
+#[derive(Clone, Debug, Default)]
+pub struct Sources {
+    /// `configure(url)`, `REDISPREP_CLUSTER_URL`, `REDIS_URL`, `RQ_REDIS_URL`,
+    /// `SESSION_REDIS_URL`, `REDIS_HOST/REDIS_PORT` or `default`.
+    pub address: &'static str,
+    /// The setting the password came from; `None`: no password.
+    pub password: Option<PasswordSource>,
+    /// The secrets file the password was read from.
+    pub password_file: Option<String>,
+}
+
+impl Sources {
+    fn with_password(&mut self, p: Option<password::Password>) -> Option<String> {
+        let p = p?;
+        self.password = Some(p.source);
+        self.password_file = p.file;
+        Some(p.secret)
+    }
 }
 
 /// Credentials for AUTH (an ACL user, or the default user with a password).
@@ -195,6 +219,7 @@ impl Common {
                 .or_else(|| env("REDISPREP_EVENTS_CHANNEL"))
                 .unwrap_or_else(|| "redisprep:invalidations".to_string()),
             replication: Replication::resolve(o.min_replicas, o.replica_timeout)?,
+            sources: Sources::default(),
         })
     }
 
@@ -204,7 +229,12 @@ impl Common {
     }
 }
 
-fn standalone(o: &Options, url: Option<&str>, prep_db: i64) -> CoreResult<StandaloneTarget> {
+fn standalone(
+    o: &Options,
+    url: Option<&str>,
+    prep_db: i64,
+    sources: &mut Sources,
+) -> CoreResult<StandaloneTarget> {
     let parsed = match url {
         Some(u) => match parse_url(u) {
             Some(info) => Some(info),
@@ -218,9 +248,15 @@ fn standalone(o: &Options, url: Option<&str>, prep_db: i64) -> CoreResult<Standa
         },
         None => None,
     };
+    let parsed_url = parsed.is_some();
     let info = match parsed {
         Some(info) => info,
         None => {
+            sources.address = if env("REDIS_HOST").or_else(|| env("REDIS_PORT")).is_some() {
+                "REDIS_HOST/REDIS_PORT"
+            } else {
+                "default"
+            };
             let host = env("REDIS_HOST").unwrap_or_else(|| "localhost".to_string());
             let port: u16 = env_parse("REDIS_PORT")?.unwrap_or(6379);
             ConnectionAddr::Tcp(host, port)
@@ -229,17 +265,16 @@ fn standalone(o: &Options, url: Option<&str>, prep_db: i64) -> CoreResult<Standa
         }
     };
     let mut rs = info.redis_settings().clone();
-    if rs.password().is_none() {
-        if let Some(pw) = env("REDIS_PASSWORD") {
-            rs = rs.set_password(pw);
-        }
+    let found = password::resolve(o, rs.password().map(str::to_string))?;
+    if let Some(pw) = sources.with_password(found) {
+        rs = rs.set_password(pw);
     }
     rs = rs.set_db(prep_db).set_skip_set_lib_name();
     let info = info.set_redis_settings(rs);
     let addr = addr_text(info.addr());
-    let redacted_url = match url {
-        Some(u) => redact(u),
-        None => format!("redis://{addr}"),
+    let redacted_url = match (url, parsed_url) {
+        (Some(u), true) => redact(u),
+        _ => format!("redis://{addr}"),
     };
     let tls_ca = match o.tls_ca_file.clone().or_else(|| env("REDISPREP_TLS_CA")) {
         Some(ca) => {
@@ -258,7 +293,7 @@ fn standalone(o: &Options, url: Option<&str>, prep_db: i64) -> CoreResult<Standa
     })
 }
 
-fn cluster(o: &Options, url: &str) -> CoreResult<ClusterTarget> {
+fn cluster(o: &Options, url: &str, sources: &mut Sources) -> CoreResult<ClusterTarget> {
     // Redis Cluster has one keyspace (no DB to select) and the cluster client
     // here speaks plain TCP: refuse rather than silently ignore.
     if o.prep_db.is_some() || o.tls_ca_file.is_some() {
@@ -268,19 +303,19 @@ fn cluster(o: &Options, url: &str) -> CoreResult<ClusterTarget> {
         ));
     }
     let mut target = parse_cluster_url(url)?;
-    if target.auth.password.is_none() {
-        target.auth.password = env("REDIS_PASSWORD");
-    }
+    let found = password::resolve(o, target.auth.password.take())?;
+    target.auth.password = sources.with_password(found);
     Ok(target)
 }
 
 impl Settings {
     /// Resolve: overrides, then `REDISPREP_CLUSTER_URL` (a `redis+cluster://`
-    /// URL), `REDIS_URL`, `RQ_REDIS_URL`, then `REDIS_HOST`/`REDIS_PORT`/
-    /// `REDIS_PASSWORD`. A `redis+cluster://` URL selects the cluster layout;
-    /// so does `REDISPREP_LAYOUT=cluster` (which then needs such a URL).
+    /// URL), `REDIS_URL`, `RQ_REDIS_URL`, `SESSION_REDIS_URL`, then
+    /// `REDIS_HOST`/`REDIS_PORT`; the password as [`password::resolve`] says.
+    /// A `redis+cluster://` URL selects the cluster layout; so does
+    /// `REDISPREP_LAYOUT=cluster` (which then needs such a URL).
     pub fn resolve(o: &Options) -> CoreResult<Settings> {
-        let common = Common::resolve(o)?;
+        let mut common = Common::resolve(o)?;
         let prep_db = match o.prep_db {
             Some(v) => v,
             None => env_parse("REDISPREP_PREP_DB")?.unwrap_or(0),
@@ -290,23 +325,36 @@ impl Settings {
                 "prep DB must be 0..=15, got {prep_db}"
             )));
         }
-        let url = o.url.clone().or_else(|| {
-            env("REDISPREP_CLUSTER_URL")
-                .filter(|u| is_cluster(u))
-                .or_else(|| env("REDIS_URL"))
-                .or_else(|| env("RQ_REDIS_URL"))
-        });
+        let (url, source) = url_setting(o);
+        let sources = &mut common.sources;
+        sources.address = source;
         let target =
             match url.as_deref() {
-                Some(u) if is_cluster(u) => Target::Cluster(cluster(o, u)?),
+                Some(u) if is_cluster(u) => Target::Cluster(cluster(o, u, sources)?),
                 _ if o.url.is_none() && layout_is_cluster() => return Err(CoreError::Config(
                     "cluster layout needs nodes: set REDIS_URL=redis+cluster://host:port,host:port"
                         .into(),
                 )),
-                u => Target::Standalone(standalone(o, u, prep_db)?),
+                u => Target::Standalone(standalone(o, u, prep_db, sources)?),
             };
         Ok(Settings { common, target })
     }
+}
+
+/// The URL in force and the setting it came from (`None`: host and port).
+fn url_setting(o: &Options) -> (Option<String>, &'static str) {
+    if let Some(u) = &o.url {
+        return (Some(u.clone()), "configure(url)");
+    }
+    if let Some(u) = env("REDISPREP_CLUSTER_URL").filter(|u| is_cluster(u)) {
+        return (Some(u), "REDISPREP_CLUSTER_URL");
+    }
+    for name in ["REDIS_URL", "RQ_REDIS_URL", "SESSION_REDIS_URL"] {
+        if let Some(u) = env(name) {
+            return (Some(u), name);
+        }
+    }
+    (None, "default")
 }
 
 fn layout_is_cluster() -> bool {

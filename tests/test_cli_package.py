@@ -272,6 +272,6 @@ def test_top_level_holds_the_public_api_and_private_modules_only() -> None:
     modules = {p.stem for p in PACKAGE.glob("*.py")}
     assert {m for m in modules if not m.startswith("_")} <= public
     packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
-    assert packages == {"cli", "migrate", "_demo"}
+    assert packages == {"cli", "migrate", "testing", "_demo"}
     commands = {p.stem for p in (PACKAGE / "cli").glob("*.py")} - {"__init__"}
     assert {c.module for c in COMMANDS} == {m for m in commands if not m.startswith("_")}

@@ -74,7 +74,7 @@ def test_the_wrapper_passes_every_option_to_the_core(redis_info: Any, tmp_path: 
         "min_replicas": 0,
         "replica_timeout": 0.5,
     }
-    assert set(given) | {"url", "tls_ca_file"} == {n for n, _ in _declared()}
+    assert set(given) | {"url", "tls_ca_file", "password_file"} == {n for n, _ in _declared()}
     try:
         redisprep.configure(redis_info.url, **given)  # type: ignore[arg-type]
         info = redisprep.connection_info()
@@ -82,6 +82,17 @@ def test_the_wrapper_passes_every_option_to_the_core(redis_info: Any, tmp_path: 
         missing = tmp_path / "no-such-ca.pem"
         with pytest.raises(ConfigError, match=r"no-such-ca\.pem"):
             redisprep.configure(redis_info.url, tls_ca_file=str(missing))
+        secret = tmp_path / "secret"
+        with pytest.raises(ConfigError, match=r"password_file: .*secret: no such file"):
+            redisprep.configure(redis_info.url, password_file=str(secret))
+        secret.write_text("opt-S3cret\n")
+        redisprep.configure(redis_info.url, password_file=str(secret))
+        info = redisprep.connection_info()
+        assert (info["password"], info["password_file"]) == (
+            "set (from password_file)",
+            str(secret),
+        )
+        assert "opt-S3cret" not in repr(info)
     finally:
         redisprep.configure(redis_info.url)
 

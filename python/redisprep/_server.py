@@ -78,6 +78,10 @@ class RedisServer:
     terminal reaches only its owner, which then stops it in order.
     """
 
+    #: the server program (a name on ``PATH`` or a path); a test session sets it
+    #: for every server it starts (tests/conftest.py, from the plugin's option)
+    executable: str = DEFAULT_EXECUTABLE
+
     def __init__(
         self,
         port: Optional[int] = None,

@@ -100,6 +100,15 @@ class _ConnectionInfoBase(TypedDict):
     """Replicas that must acknowledge each write (``WAIT``); 0 = off."""
     replica_timeout: float
     """Seconds ``WAIT`` may block."""
+    source: str
+    """The setting the address came from: ``configure(url)``, ``REDIS_URL``,
+    ``RQ_REDIS_URL``, ``SESSION_REDIS_URL``, ``REDISPREP_CLUSTER_URL``,
+    ``REDIS_HOST/REDIS_PORT`` or ``default``."""
+    password: Optional[str]
+    """``"set (from REDIS_PASSWORD_FILE)"`` (or ``the URL``, ``REDIS_PASSWORD``,
+    ``password_file``); ``None`` without a password. Never the password."""
+    password_file: Optional[str]
+    """The secrets file the password was read from."""
 
 
 class ConnectionInfo(_ConnectionInfoBase, total=False):

@@ -32,6 +32,7 @@ def configure(
     tls_ca_file: Optional[str] = None,
     min_replicas: Optional[int] = None,
     replica_timeout: Optional[float] = None,
+    password_file: Optional[str] = None,
     rules: Union[str, os.PathLike[str], None] = None,
     runs_root: Optional[str] = None,
     resolver: Optional[Resolver] = None,
@@ -39,14 +40,18 @@ def configure(
     """Configure redisprep for this process.
 
     Arguments left as ``None`` come from the environment (``REDIS_URL``,
-    ``RQ_REDIS_URL``, ``REDIS_HOST``/``REDIS_PORT``/``REDIS_PASSWORD``,
-    ``REDISPREP_*``). Idle connections are closed; the next call uses the new
-    settings. ``min_replicas`` (``REDISPREP_MIN_REPLICAS``, default 0 = off)
-    makes every write wait until that many replicas have it, for at most
-    ``replica_timeout`` seconds (``REDISPREP_REPLICA_TIMEOUT``, default 1);
-    fewer acknowledgements raise ``ReplicationError``. ``rules`` sets the
-    runtime rules file; ``runs_root`` or ``resolver`` set how
-    ``getInstanceFromRunID`` finds a run folder.
+    ``RQ_REDIS_URL``, ``SESSION_REDIS_URL``, ``REDIS_HOST``/``REDIS_PORT``,
+    ``REDIS_PASSWORD``, ``REDIS_PASSWORD_FILE``, ``REDISPREP_*``). The password
+    is the URL's own, else the contents of ``password_file``, else
+    ``REDIS_PASSWORD``, else the contents of the file ``REDIS_PASSWORD_FILE``
+    names (surrounding whitespace stripped); an unusable file raises
+    ``ConfigError`` naming the setting and the path. Idle connections are
+    closed; the next call uses the new settings. ``min_replicas``
+    (``REDISPREP_MIN_REPLICAS``, default 0 = off) makes every write wait until
+    that many replicas have it, for at most ``replica_timeout`` seconds
+    (``REDISPREP_REPLICA_TIMEOUT``, default 1); fewer acknowledgements raise
+    ``ReplicationError``. ``rules`` sets the runtime rules file; ``runs_root``
+    or ``resolver`` set how ``getInstanceFromRunID`` finds a run folder.
     """
     _redisprep.configure(
         url,
@@ -60,6 +65,7 @@ def configure(
         tls_ca_file=tls_ca_file,
         min_replicas=min_replicas,
         replica_timeout=replica_timeout,
+        password_file=password_file,
     )
     _client.reset()
     if rules is not None:

@@ -33,6 +33,9 @@ fn common_info(c: &Common) -> Value {
         "events_channel": c.events_channel,
         "min_replicas": c.replication.min_replicas,
         "replica_timeout": c.replication.timeout.as_secs_f64(),
+        "source": c.sources.address,
+        "password": c.sources.password.map(|p| format!("set (from {})", p.label())),
+        "password_file": c.sources.password_file,
     })
 }
 

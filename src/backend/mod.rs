@@ -12,6 +12,7 @@ mod conn;
 mod info;
 mod lua;
 mod pool;
+mod probe;
 mod standalone;
 
 use std::borrow::Cow;
@@ -29,6 +30,7 @@ use crate::value;
 
 pub use cluster::Cluster;
 pub use info::{Info, Params};
+pub use probe::Probe;
 pub use standalone::Standalone;
 
 use lua::{script, HSETNX_LUA, HSETNX_SCRIPT};

@@ -78,7 +78,7 @@ fn options(url: Option<String>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<
 }
 
 /// Configure the connection for this process. Arguments left out come from
-/// the environment (SPEC section 8); the options are `configure_options()`.
+/// the environment (wepppy's order, docs/DEPLOY.md); the options are `configure_options()`.
 /// A refused configuration changes nothing; otherwise idle connections are
 /// closed and the next call uses the new settings.
 #[pyfunction]
@@ -117,6 +117,16 @@ fn connection_params<'py>(
         py.detach(move || backend::params_for(&o))?
     };
     convert::dict(py, &params)
+}
+
+/// Facts about the server in force for `doctor` (PING times, INFO, CONFIG,
+/// the prep and `cache_db` DBs, MULTI/EXEC, EVALSHA; CLUSTER INFO); reads only.
+#[pyfunction]
+#[pyo3(signature = (cache_db=None))]
+fn server_probe(py: Python<'_>, cache_db: Option<i64>) -> PyResult<Bound<'_, PyDict>> {
+    let backend = backend::current()?;
+    let probe = py.detach(move || backend.probe(cache_db))?;
+    convert::dict(py, &probe)
 }
 
 /// Close idle connections and re-read the environment at the next call.
@@ -169,6 +179,7 @@ fn _redisprep(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(connection_info, m)?)?;
     m.add_function(wrap_pyfunction!(connection_params, m)?)?;
     m.add_function(wrap_pyfunction!(reset_connections, m)?)?;
+    m.add_function(wrap_pyfunction!(server_probe, m)?)?;
     m.add_function(wrap_pyfunction!(set_rules_path, m)?)?;
     m.add_function(wrap_pyfunction!(active_rules, m)?)?;
     m.add_function(wrap_pyfunction!(stats, m)?)?;

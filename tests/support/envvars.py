@@ -8,9 +8,11 @@ import pytest
 SETTINGS_ENV = (
     "REDIS_URL",
     "RQ_REDIS_URL",
+    "SESSION_REDIS_URL",
     "REDIS_HOST",
     "REDIS_PORT",
     "REDIS_PASSWORD",
+    "REDIS_PASSWORD_FILE",
     "REDISPREP_PREP_DB",
     "REDISPREP_TIMEOUT",
     "REDISPREP_CONNECT_TIMEOUT",
@@ -24,6 +26,16 @@ SETTINGS_ENV = (
     "REDISPREP_LAYOUT",
     "REDISPREP_CLUSTER_URL",
 )
+
+
+def settings_free_env(**settings: str) -> dict[str, str]:
+    """This process's environment without any connection setting, plus ``settings``
+    (for a subprocess driven by the environment alone)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in SETTINGS_ENV}
+    env.update(settings)
+    return env
 
 
 def clear_settings_env(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -36,11 +36,12 @@ Response = Union["flask.Response", tuple["flask.Response", int]]
 
 def rq_connection(redis_url: str) -> redis.Redis:
     """A connection for RQ (bytes replies) on the RQ DB of ``redis_url``."""
-    import redis
+    from .. import _client, _redisprep
 
-    from .nodb import url_with_db
-
-    return redis.Redis.from_url(url_with_db(redis_url, RQ_DB))
+    conn: redis.Redis = _client.from_params(
+        _redisprep.connection_params(redis_url), decode_responses=False, db=RQ_DB
+    )
+    return conn
 
 
 @contextlib.contextmanager

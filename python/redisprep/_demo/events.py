@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from .. import _redisprep
 from ..task import task_emoji, task_enum, task_label
-from .nodb import CACHE_DB, url_with_db
+from .nodb import CACHE_DB, cache_client
 
 if TYPE_CHECKING:
     import flask
@@ -136,7 +136,7 @@ def stream(
     ``invalidation`` per event of the run in ``wd``; keep-alive comments between."""
     import redis as _redis
 
-    client = _redis.Redis.from_url(url_with_db(redis_url, CACHE_DB), decode_responses=True)
+    client = cache_client(redis_url)
     pubsub = client.pubsub()  # type: ignore[no-untyped-call,unused-ignore]
     try:
         counting = _counting(_flags(client))

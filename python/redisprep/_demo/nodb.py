@@ -1,6 +1,6 @@
 """A small wepppy-like NoDb controller: JSON state in ``<wd>/<name>.nodb`` and a
 write-through copy in Redis DB 13 (key = the file path, 72 h TTL), read-through
-on a miss (SPEC section 6). Used by the demo app, its RQ jobs and the tests."""
+on a miss (as wepppy's NoDb does). Used by the demo app, its RQ jobs and the tests."""
 
 from __future__ import annotations
 
@@ -23,11 +23,12 @@ TTL = 72 * 3600
 
 def cache_client(url: Optional[str] = None) -> RedisStr:
     """A client on the NoDb cache DB (13) of ``url``; by default of the server
-    redisprep uses in this process (its connection parameters)."""
-    if url is None:
-        client: RedisStr = _client.from_params(_redisprep.connection_params(), db=CACHE_DB)
-        return client
-    return redis.Redis.from_url(url_with_db(url, CACHE_DB), decode_responses=True)
+    redisprep uses in this process. Either way the core resolves the
+    connection (a URL without a password takes ``REDIS_PASSWORD`` or
+    ``REDIS_PASSWORD_FILE``, as redisprep itself does)."""
+    params = _redisprep.connection_params() if url is None else _redisprep.connection_params(url)
+    client: RedisStr = _client.from_params(params, db=CACHE_DB)
+    return client
 
 
 class NoDbController:

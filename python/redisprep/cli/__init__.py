@@ -41,6 +41,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("audit", "audit", "compare controller cache entries with their .nodb files"),
     Command("migrate-layout", "migrate_layout", "copy prep hashes between Redis layouts"),
     Command("demo", "demo", "run the wepppy-shaped demo (Flask, RQ, a private Redis)"),
+    Command("doctor", "doctor", "will redisprep work here? settings, server, access, persistence"),
 )
 
 
@@ -56,7 +57,9 @@ def _parser() -> argparse.ArgumentParser:
             f"commands:\n{listing}\n\n"
             "'redisprep COMMAND --help' shows a command's options.\n"
             "exit status: 0 ok, 1 checked and found problems, 2 bad input or environment.\n"
-            "environment: REDIS_URL (or RQ_REDIS_URL, REDIS_HOST/REDIS_PORT), REDISPREP_RULES."
+            "environment: REDIS_URL (else RQ_REDIS_URL, SESSION_REDIS_URL, REDIS_HOST/PORT),\n"
+            "  password: the URL's, else REDIS_PASSWORD, else the file REDIS_PASSWORD_FILE names;\n"
+            "  REDISPREP_RULES."
         ),
     )
     ap.add_argument("--version", action="version", version=f"redisprep {__version__}")
