@@ -9,6 +9,7 @@ mod env;
 pub mod errors;
 pub mod event;
 mod invalidate;
+pub mod layout;
 pub mod mutation;
 mod options;
 pub mod paths;

@@ -1,4 +1,5 @@
-//! wepppy's dependency checklist (SPEC section 9), evaluated from one hash
+//! wepppy's dependency checklist (the checks wepppy's preflight service
+//! computes; see docs/COMPATIBILITY.md), evaluated from one hash
 //! snapshot against the checks declared in the rules file.
 
 use std::collections::HashMap;

@@ -1,4 +1,5 @@
-//! The Redis side of a run: the legacy hash API (SPEC section 2). Writes go
+//! The Redis side of a run: the legacy hash API (one hash per run,
+//! fields `timestamps:`, `attrs:`, `rq:`, `archive:`; docs/COMPATIBILITY.md). Writes go
 //! through [`crate::write`]; invalidation through [`crate::invalidate`].
 //! Every operation takes the backend once, at its start.
 
@@ -60,7 +61,7 @@ impl Prep {
     /// The Redis key of this run's hash on the backend in force: the run id
     /// (standalone, legacy) or `prep:{<run_id>}` (cluster layout).
     pub fn hash_key(&self) -> CoreResult<String> {
-        Ok(backend::current()?.hash_key(&self.run_id).into_owned())
+        Ok(backend::current()?.hash_key(&self.run_id))
     }
 
     /// `<wd>/redisprep.dump`, as `os.path.join` builds it.
@@ -179,6 +180,14 @@ impl Prep {
     /// The last hash snapshot this instance read in a transaction.
     pub fn last_snapshot(&self) -> Option<Snapshot> {
         self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The checklist of the hash this instance's last write read, with the
+    /// rules in force; `None` before any write or without valid rules.
+    pub fn last_preflight(&self) -> Option<Preflight> {
+        let hash = self.last_snapshot()?;
+        let rules = crate::rules::active()?;
+        Some(preflight::evaluate(&rules, &hash, false))
     }
 
     /// Legacy `dump()`: HGETALL, drop `locked:*`, write if the folder exists.

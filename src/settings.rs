@@ -1,5 +1,6 @@
 //! One settings type for both layouts, resolved once by one resolver that
-//! reads the environment (wepppy's resolution order, SPEC section 8), from
+//! reads the environment (wepppy's resolution order: `REDIS_URL`, `RQ_REDIS_URL`,
+//! `SESSION_REDIS_URL`, then `REDIS_HOST`/`REDIS_PORT`), from
 //! the [`Options`] a caller gave.
 
 use std::time::Duration;

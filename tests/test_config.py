@@ -1,4 +1,4 @@
-"""Configuration (SPEC section 8): where redisprep connects, in wepppy's order,
+"""Configuration: where redisprep connects, in wepppy's order,
 and a clear ``ConfigError`` for bad settings that leaves the settings in force
 untouched. Every claim is checked by where the bytes land on real servers."""
 

@@ -1,5 +1,5 @@
 """Drop-in behaviour (issue 3): redisprep's ``RedisPrep`` against the pure-Python
-legacy reference (``support.legacy_ref``, written from SPEC sections 2-4).
+legacy reference (``support.legacy_ref``, written from legacy's layout, dump and class surface).
 
 The same calls go to both; after every call the run's hash (``HGETALL``, in
 order) and the ``redisprep.dump`` bytes must be identical, and readers must

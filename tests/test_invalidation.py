@@ -350,8 +350,10 @@ def test_refresh_controller_cache(layout: Layout, run_dir: Path) -> None:
     assert r13.exists(key) == 0
     assert_kept(r13, [k for k in all_cache_keys(wd, layout) if k != key])
     assert prep.refresh_controller_cache("climate") == []
-    with pytest.raises(redisprep.InvalidKeyError):
+    with pytest.raises(redisprep.UnknownControllerError, match='"climat"') as err:
         prep.refresh_controller_cache("climat")
+    assert isinstance(err.value, ValueError) and not isinstance(err.value, TypeError)
+    assert prep.refresh_controller_cache("climate") == []  # and nothing was deleted meanwhile
 
 
 def pattern_rules(tmp_path: Path) -> Path:

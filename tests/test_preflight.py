@@ -1,6 +1,6 @@
-"""``prep.preflight()``: wepppy's dependency checklist (SPEC section 9),
+"""``prep.preflight()``: wepppy's dependency checklist (its preflight service's checks),
 evaluated in Rust from one HGETALL with the checks of the rules file, against
-a pure-Python model of SPEC section 9 written here (independently of the Rust
+a pure-Python model of wepppy's checks written here (independently of the Rust
 code): a differential property test on thousands of random hashes in a real
 Redis, table tests per check, the one-HGETALL and no-extra-round-trip claims,
 and validation of the checks section."""
@@ -24,7 +24,7 @@ from redisprep import RedisPrep, Rules, RulesError, TaskEnum
 from support.redis_server import RedisServer
 from support.turns import TurnCounter, commandstats
 
-# -- the model: SPEC section 9, in Python ------------------------------------------
+# -- the model: wepppy's preflight checks, in Python--------------------------------
 
 CHECK_NAMES = [
     "sbs_map",

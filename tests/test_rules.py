@@ -1,5 +1,5 @@
 """The rules engine from Python: the packaged default file (schema, coverage of
-every TaskEnum value and every NoDb controller of SPEC section 6), load
+every TaskEnum value and every wepppy NoDb controller), load
 precedence, every validation error with its JSON path (the checks section's are in
 test_preflight.py), hot reload, cascade
 closures (checked against an independent breadth-first search of the JSON)
@@ -29,7 +29,7 @@ SCHEMA: dict[str, Any] = json.loads(
     (RULES_DIR / "cache_invalidation_rules.schema.json").read_text()
 )
 
-# SPEC section 6: the wepppy NoDb controllers, by their `.nodb` file stem.
+# The wepppy NoDb controllers, by their `.nodb` file stem.
 SPEC_CONTROLLERS = [
     "ron",
     "topaz",

@@ -13,43 +13,26 @@ from typing import Any, Optional
 from . import _redisprep
 from ._client import from_params
 
-__all__ = ["cluster_prep_key", "main", "run_id_of_cluster_key"]
-
-
-def cluster_prep_key(run_id: str) -> str:
-    """The prep hash key of ``run_id`` on the cluster layout (see docs/CLUSTER.md)."""
-    tag = run_id.replace("{", "(").replace("}", ")") or "_"
-    return f"prep:{{{tag}}}" if tag == run_id else f"prep:{{{tag}}}:{run_id}"
-
-
-def run_id_of_cluster_key(key: str) -> Optional[str]:
-    """Inverse of :func:`cluster_prep_key` (``None`` for other keys)."""
-    if not key.startswith("prep:{"):
-        return None
-    close = key.find("}", 6)
-    if close < 0:
-        return None
-    tag, rest = key[6:close], key[close + 1 :]
-    if rest.startswith(":"):
-        return rest[1:]
-    return tag if rest == "" else None
+__all__ = ["main"]
 
 
 class _Side:
     def __init__(self, url: str) -> None:
         # the core resolves the URL (credentials, TLS, timeouts) as configure(url) would
         params = _redisprep.connection_params(url)
-        self.cluster = params["layout"] == "cluster"
+        self.layout = params["layout"]
+        self.cluster = self.layout == "cluster"
         self.client: Any = from_params(params)
 
     def key_of(self, run_id: str) -> str:
-        return cluster_prep_key(run_id) if self.cluster else run_id
+        return _redisprep.hash_key(run_id, layout=self.layout)
 
     def runs(self, pattern: str) -> Iterator[tuple[str, str]]:
         """``(run_id, key)`` of every prep hash whose run id matches ``pattern``."""
         if self.cluster:
-            for key in self.client.scan_iter(match="prep:{*", count=1000, target_nodes="primaries"):
-                run_id = run_id_of_cluster_key(key)
+            match = _redisprep.hash_key_pattern(layout=self.layout)
+            for key in self.client.scan_iter(match=match, count=1000, target_nodes="primaries"):
+                run_id = _redisprep.run_id_of_hash_key(key, layout=self.layout)
                 if run_id is not None and fnmatch.fnmatchcase(run_id, pattern):
                     yield run_id, key
             return

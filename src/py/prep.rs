@@ -21,12 +21,7 @@ pub struct PyPrep {
 
 fn active_rules(py: Python<'_>) -> PyResult<Arc<rules::Rules>> {
     super::sync_log_levels(py);
-    rules::active().ok_or_else(|| {
-        CoreError::Config(
-            "no valid cache invalidation rules are loaded (see the logged warning)".into(),
-        )
-        .into()
-    })
+    Ok(rules::require_active()?)
 }
 
 fn int_of(py: Python<'_>, text: &str) -> PyResult<Py<PyAny>> {
@@ -93,26 +88,30 @@ impl PyPrep {
 
 #[pymethods]
 impl PyPrep {
-    /// `RedisPrep(wd, cfg_fn=None)`: like legacy, sets `attrs:loaded` (and
-    /// dumps) when the run folder has no dump file yet.
+    /// `PrepCore(wd, cfg_fn=None)`: touches neither Redis nor the disk
+    /// (`RedisPrep.__init__` adds the legacy constructor's side effect).
     #[new]
-    #[pyo3(signature = (wd, cfg_fn=None, *, _init=true))]
-    fn new(py: Python<'_>, wd: String, cfg_fn: Option<Py<PyAny>>, _init: bool) -> PyResult<Self> {
-        let inner = Arc::new(Prep::new(&wd));
-        if _init {
-            let p = inner.clone();
-            py.detach(move || p.init())?;
+    #[pyo3(signature = (wd, cfg_fn=None))]
+    fn new(wd: String, cfg_fn: Option<Py<PyAny>>) -> Self {
+        PyPrep {
+            inner: Arc::new(Prep::new(&wd)),
+            cfg_fn,
         }
-        Ok(PyPrep { inner, cfg_fn })
     }
 
-    /// `getInstance` fast path: construct and lazy-load in as few round trips as legacy allows.
+    /// The legacy constructor's side effect: set `attrs:loaded` (and dump)
+    /// when the run folder has no dump file yet.
+    fn _init_run(&self, py: Python<'_>) -> PyResult<()> {
+        let inner = self.inner.clone();
+        Ok(py.detach(move || inner.init())?)
+    }
+
+    /// `getInstance` fast path: construct (`__new__` only) and lazy-load in as
+    /// few round trips as legacy allows.
     #[classmethod]
     fn _get_instance(cls: &Bound<'_, PyType>, wd: String) -> PyResult<Py<PyAny>> {
         let py = cls.py();
-        let kwargs = PyDict::new(py);
-        kwargs.set_item("_init", false)?;
-        let obj = cls.call((wd,), Some(&kwargs))?;
+        let obj = cls.call_method1("__new__", (cls, wd))?;
         {
             let this = obj.cast::<PyPrep>()?.borrow();
             let inner = this.inner.clone();
@@ -236,21 +235,17 @@ impl PyPrep {
         let task = key_text(key)?;
         super::sync_log_levels(py);
         let inner = self.inner.clone();
-        let out = py.detach(move || inner.timestamp(&task, true, None))?;
-        let rules = active_rules(py)?;
-        preflight_to_py(py, &crate::preflight::evaluate(&rules, &out.hash, false))
+        let p = py.detach(move || inner.timestamp_and_preflight(&task))?;
+        preflight_to_py(py, &p)
     }
 
     /// The checklist of the hash read by this instance's last write, or None.
     #[getter]
     fn last_preflight<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
-        match (self.inner.last_snapshot(), rules::active()) {
-            (Some(hash), Some(r)) => Ok(Some(preflight_to_py(
-                py,
-                &crate::preflight::evaluate(&r, &hash, false),
-            )?)),
-            _ => Ok(None),
-        }
+        self.inner
+            .last_preflight()
+            .map(|p| preflight_to_py(py, &p))
+            .transpose()
     }
 
     /// Legacy `__setitem__`: HSET `timestamps:<key>` (no invalidation) + dump.
@@ -363,16 +358,8 @@ impl PyPrep {
     ) -> PyResult<Vec<String>> {
         let name = key_text(controller)?;
         let rules = active_rules(py)?;
-        if !rules.controller_index.contains_key(&name) {
-            return Err(CoreError::InvalidKey(format!(
-                "unknown controller {name:?} (not in {})",
-                rules.source
-            ))
-            .into());
-        }
         let inner = self.inner.clone();
-        let deleted = py.detach(move || inner.refresh_controller(&rules, &name))?;
-        Ok(deleted.unwrap_or_default())
+        Ok(py.detach(move || inner.refresh_controller(&rules, &name))?)
     }
 
     /// Delete every controller's caches for this run (patterns via SCAN, never KEYS).

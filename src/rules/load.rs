@@ -6,11 +6,11 @@
 
 use std::collections::HashMap;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::checks::{checks_spec, parse_checks, parse_groups};
 use super::graph::{cascade_cycle, compute_closures};
-use super::model::{Controller, Rules, TaskRule};
+use super::model::{Check, Controller, Group, Rules, TaskRule, DEFAULT_CACHE_DB};
 use super::template::Template;
 use super::validate::{check_keys, is_name, key_path, kind, opt_string, string_list, Ctx};
 use crate::errors::{CoreError, CoreResult, RuleIssue};
@@ -192,38 +192,44 @@ fn parse_tasks(
     out
 }
 
-/// Parse and validate rules text. `source` names it in errors.
-pub fn from_str(text: &str, source: &str) -> CoreResult<Rules> {
-    let fail = |path: &str, message: String| CoreError::Rules {
+/// One problem that stops loading at once (size, JSON syntax, top-level shape).
+fn fatal(source: &str, path: &str, message: String) -> CoreError {
+    CoreError::Rules {
         source_name: source.to_string(),
         issues: vec![RuleIssue {
             path: path.to_string(),
             message,
         }],
-    };
-    if text.len() > MAX_RULES_BYTES {
-        return Err(fail(
-            "",
-            format!(
-                "file is {} bytes; the limit is {MAX_RULES_BYTES}",
-                text.len()
-            ),
-        ));
     }
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| fail("", format!("not valid JSON: {e}")))?;
-    let Value::Object(top) = value else {
-        return Err(fail(
+}
+
+/// The size limit, the JSON syntax and the top-level object.
+fn parse_top(text: &str, source: &str) -> CoreResult<Map<String, Value>> {
+    if text.len() > MAX_RULES_BYTES {
+        let msg = format!(
+            "file is {} bytes; the limit is {MAX_RULES_BYTES}",
+            text.len()
+        );
+        return Err(fatal(source, "", msg));
+    }
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| fatal(source, "", format!("not valid JSON: {e}")))?;
+    match value {
+        Value::Object(top) => Ok(top),
+        other => Err(fatal(
+            source,
             "",
             format!(
                 "expected a JSON object at the top level, got {}",
-                kind(&value)
+                kind(&other)
             ),
-        ));
-    };
-    let mut ctx = Ctx::new();
-    check_keys(&mut ctx, "", &top, &TOP_KEYS);
-    let version = match top.get("version") {
+        )),
+    }
+}
+
+/// `version`: [`SUPPORTED_VERSION`], else an issue (and 0).
+fn parse_version(ctx: &mut Ctx, top: &Map<String, Value>) -> i64 {
+    match top.get("version") {
         Some(Value::Number(n)) if n.as_i64() == Some(SUPPORTED_VERSION) => SUPPORTED_VERSION,
         Some(Value::Number(n)) => {
             ctx.err("version", format!("unsupported version {n} (this redisprep understands version {SUPPORTED_VERSION})"));
@@ -240,43 +246,86 @@ pub fn from_str(text: &str, source: &str) -> CoreResult<Rules> {
             ctx.err("version", "missing (expected 1)");
             0
         }
-    };
-    let db = match top.get("db") {
-        None => 13,
+    }
+}
+
+/// `db`: the cache DB, 0..=15 ([`DEFAULT_CACHE_DB`] when left out).
+fn parse_db(ctx: &mut Ctx, top: &Map<String, Value>) -> i64 {
+    match top.get("db") {
+        None => DEFAULT_CACHE_DB,
         Some(Value::Number(n)) => match n.as_i64() {
             Some(d) if (0..=15).contains(&d) => d,
             _ => {
                 ctx.err("db", format!("expected an integer 0..=15, got {n}"));
-                13
+                DEFAULT_CACHE_DB
             }
         },
         Some(other) => {
             ctx.err("db", format!("expected an integer, got {}", kind(other)));
-            13
+            DEFAULT_CACHE_DB
         }
-    };
-    let description = opt_string(&mut ctx, "", &top, "description");
-    let controllers = parse_controllers(&mut ctx, top.get("controllers"));
-    let controller_index: HashMap<String, usize> = controllers
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.name.clone(), i))
-        .collect();
-    let mut tasks = parse_tasks(&mut ctx, top.get("tasks"), &controller_index);
+    }
+}
+
+/// Name -> position, for a list in file order.
+fn index_of<'a>(names: impl Iterator<Item = &'a String>) -> HashMap<String, usize> {
+    names.enumerate().map(|(i, n)| (n.clone(), i)).collect()
+}
+
+/// The parts of a rules file, validated, before the closures are computed.
+struct Parsed {
+    version: i64,
+    db: i64,
+    description: Option<String>,
+    controllers: Vec<Controller>,
+    tasks: Vec<TaskRule>,
+    groups: Vec<(String, Group)>,
+    checks: Vec<(String, Check)>,
+}
+
+/// Every section, each problem collected in `ctx` with its JSON path.
+fn parse_sections(ctx: &mut Ctx, top: &Map<String, Value>) -> Parsed {
+    check_keys(ctx, "", top, &TOP_KEYS);
+    let version = parse_version(ctx, top);
+    let db = parse_db(ctx, top);
+    let description = opt_string(ctx, "", top, "description");
+    let controllers = parse_controllers(ctx, top.get("controllers"));
+    let tasks = parse_tasks(
+        ctx,
+        top.get("tasks"),
+        &index_of(controllers.iter().map(|c| &c.name)),
+    );
     if let Some(cycle) = cascade_cycle(&tasks) {
         ctx.err("tasks", format!("cascade cycle: {cycle}"));
     }
     if let Some(Value::Object(map)) = top.get("tasks") {
         ctx.task_names = map.keys().cloned().collect();
     }
-    let (groups, group_names) = parse_groups(&mut ctx, top.get("groups"));
-    let checks = parse_checks(&mut ctx, top.get("checks"), &group_names);
-    if !ctx.issues.is_empty() {
-        return Err(CoreError::Rules {
-            source_name: source.to_string(),
-            issues: ctx.issues,
-        });
+    let (groups, group_names) = parse_groups(ctx, top.get("groups"));
+    let checks = parse_checks(ctx, top.get("checks"), &group_names);
+    Parsed {
+        version,
+        db,
+        description,
+        controllers,
+        tasks,
+        groups,
+        checks,
     }
+}
+
+/// The validated parts as [`Rules`]: closures, names and indexes computed.
+fn build(p: Parsed, source: &str) -> Rules {
+    let Parsed {
+        version,
+        db,
+        description,
+        controllers,
+        mut tasks,
+        groups,
+        checks,
+    } = p;
+    let controller_index = index_of(controllers.iter().map(|c| &c.name));
     compute_closures(&mut tasks, &controller_index);
     for t in &mut tasks {
         t.closure_names = t
@@ -285,30 +334,34 @@ pub fn from_str(text: &str, source: &str) -> CoreResult<Rules> {
             .map(|r| controllers[r.controller].name.clone())
             .collect();
     }
-    let task_index = tasks
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.name.clone(), i))
-        .collect();
-    let group_index = groups
-        .iter()
-        .enumerate()
-        .map(|(i, (n, _))| (n.clone(), i))
-        .collect();
-    Ok(Rules {
+    Rules {
         checks_spec: checks_spec(&groups, &checks),
         version,
         db,
         source: source.to_string(),
         description,
+        task_index: index_of(tasks.iter().map(|t| &t.name)),
+        group_index: index_of(groups.iter().map(|(n, _)| n)),
         controllers,
         controller_index,
         tasks,
-        task_index,
         groups,
-        group_index,
         checks,
-    })
+    }
+}
+
+/// Parse and validate rules text. `source` names it in errors.
+pub fn from_str(text: &str, source: &str) -> CoreResult<Rules> {
+    let top = parse_top(text, source)?;
+    let mut ctx = Ctx::new();
+    let parsed = parse_sections(&mut ctx, &top);
+    if !ctx.issues.is_empty() {
+        return Err(CoreError::Rules {
+            source_name: source.to_string(),
+            issues: ctx.issues,
+        });
+    }
+    Ok(build(parsed, source))
 }
 
 /// Load and validate a rules file from disk.

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 pub use model::{Check, Group, KeyPlan, Operand, Rules};
-pub use template::RunVars;
+pub use template::{RunFolder, RunVars};
 
 use crate::errors::CoreResult;
 
@@ -123,6 +123,15 @@ fn try_load(a: &mut Active) {
             }
         }
     }
+}
+
+/// [`active`], or a `Config` error saying that no valid rules are loaded.
+pub fn require_active() -> CoreResult<Arc<Rules>> {
+    active().ok_or_else(|| {
+        crate::errors::CoreError::Config(
+            "no valid cache invalidation rules are loaded (see the logged warning)".into(),
+        )
+    })
 }
 
 /// The rules in force, reloaded if the file changed (checked at most once per
