@@ -1,5 +1,6 @@
 //! Reading settings from the environment: one set of parsers (and errors) for
-//! every setting of both layouts.
+//! every `REDISPREP_*` / `REDIS_*` variable, of both layouts and of the rules
+//! engine.
 
 use std::time::Duration;
 
@@ -42,5 +43,18 @@ pub(crate) fn seconds(name: &str, v: f64) -> CoreResult<Duration> {
         Err(CoreError::Config(format!(
             "{name} must be a number of seconds in (0, 86400), got {v}"
         )))
+    }
+}
+
+/// An interval in seconds, in [0, 86400): 0 is allowed (check every time).
+pub(crate) fn env_interval(name: &str) -> CoreResult<Option<Duration>> {
+    match env_parse::<f64>(name)? {
+        None => Ok(None),
+        Some(v) if v.is_finite() && (0.0..86_400.0).contains(&v) => {
+            Ok(Some(Duration::from_secs_f64(v)))
+        }
+        Some(v) => Err(CoreError::Config(format!(
+            "{name} must be a number of seconds in [0, 86400), got {v}"
+        ))),
     }
 }

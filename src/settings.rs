@@ -1,6 +1,6 @@
 //! One settings type for both layouts, resolved once by one resolver that
-//! reads the environment (wepppy's resolution order: `REDIS_URL`, `RQ_REDIS_URL`,
-//! `SESSION_REDIS_URL`, then `REDIS_HOST`/`REDIS_PORT`), from
+//! reads the environment (wepppy's resolution order, written out at
+//! [`Settings::resolve`]), from
 //! the [`Options`] a caller gave.
 
 use std::time::Duration;
@@ -9,6 +9,7 @@ use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
 
 use crate::env::{env, env_bool, env_parse, seconds};
 use crate::errors::{redact, CoreError, CoreResult};
+use crate::layout::Layout;
 use crate::replication::Replication;
 
 pub use crate::options::{Kind, OptionValue, Options, OPTIONS};
@@ -300,7 +301,7 @@ impl Settings {
         let target =
             match url.as_deref() {
                 Some(u) if is_cluster(u) => Target::Cluster(cluster(o, u)?),
-                _ if o.url.is_none() && layout_is_cluster() => return Err(CoreError::Config(
+                _ if o.url.is_none() && layout_is_cluster()? => return Err(CoreError::Config(
                     "cluster layout needs nodes: set REDIS_URL=redis+cluster://host:port,host:port"
                         .into(),
                 )),
@@ -310,8 +311,21 @@ impl Settings {
     }
 }
 
-fn layout_is_cluster() -> bool {
-    env("REDISPREP_LAYOUT").is_some_and(|l| l.trim().eq_ignore_ascii_case("cluster"))
+/// `REDISPREP_LAYOUT` (`standalone` or `cluster`, any case) asks for the cluster.
+fn layout_is_cluster() -> CoreResult<bool> {
+    match env("REDISPREP_LAYOUT") {
+        None => Ok(false),
+        Some(v) => v
+            .trim()
+            .to_ascii_lowercase()
+            .parse::<Layout>()
+            .map(|l| l == Layout::Cluster)
+            .map_err(|_| {
+                CoreError::Config(format!(
+                    "REDISPREP_LAYOUT={v:?} is not a layout (standalone or cluster)"
+                ))
+            }),
+    }
 }
 
 #[cfg(test)]

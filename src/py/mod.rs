@@ -80,7 +80,7 @@ fn options(url: Option<String>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<
 
 /// Configure the connection for this process. Arguments left out come from
 /// the environment, in wepppy's order (`REDIS_URL`, `RQ_REDIS_URL`,
-/// `SESSION_REDIS_URL`, then `REDIS_HOST`/`REDIS_PORT`); the options are `configure_options()`.
+/// then `REDIS_HOST`/`REDIS_PORT`); the options are `configure_options()`.
 /// A refused configuration changes nothing; otherwise idle connections are
 /// closed and the next call uses the new settings.
 #[pyfunction]

@@ -40,11 +40,8 @@ pub fn load(path: Option<&str>) -> CoreResult<Rules> {
 }
 
 fn resolve_path(path: Option<&str>) -> Option<String> {
-    path.map(str::to_string).or_else(|| {
-        std::env::var("REDISPREP_RULES")
-            .ok()
-            .filter(|p| !p.trim().is_empty())
-    })
+    path.map(str::to_string)
+        .or_else(|| crate::env::env("REDISPREP_RULES"))
 }
 
 type Stamp = Option<(SystemTime, u64)>;
@@ -68,7 +65,7 @@ static ACTIVE: Mutex<Active> = Mutex::new(Active {
     stamp: None,
     last_check: None,
     warned_stamp: None,
-    interval: Duration::from_secs(1),
+    interval: DEFAULT_RELOAD_INTERVAL,
 });
 
 fn stamp_of(path: &str) -> Stamp {
@@ -77,12 +74,23 @@ fn stamp_of(path: &str) -> Stamp {
         .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()))
 }
 
+/// How often the rules file is checked for changes when no interval is set.
+const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+
+/// `REDISPREP_RULES_RELOAD_INTERVAL`, read by the settings' parser. A bad
+/// value cannot fail a write (the rules never do): it is logged as the
+/// `ConfigError` it would be, and the default is used.
 fn reload_interval() -> Duration {
-    std::env::var("REDISPREP_RULES_RELOAD_INTERVAL")
-        .ok()
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|v| v.is_finite() && *v >= 0.0)
-        .map_or(Duration::from_secs(1), Duration::from_secs_f64)
+    match crate::env::env_interval("REDISPREP_RULES_RELOAD_INTERVAL") {
+        Ok(v) => v.unwrap_or(DEFAULT_RELOAD_INTERVAL),
+        Err(e) => {
+            log::warn!(
+                "redisprep: {e}; checking the rules file every {} s",
+                DEFAULT_RELOAD_INTERVAL.as_secs()
+            );
+            DEFAULT_RELOAD_INTERVAL
+        }
+    }
 }
 
 /// Use `path` for the runtime rules (`None`: `REDISPREP_RULES`, else default).
