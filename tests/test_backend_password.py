@@ -18,8 +18,7 @@ import pytest
 import redis
 
 import redisprep
-from redisprep import RedisPrep, TaskEnum
-from redisprep import _redisprep
+from redisprep import RedisPrep, TaskEnum, _redisprep
 from support.cluster import LocalCluster
 from support.redis_server import PasswordServer
 

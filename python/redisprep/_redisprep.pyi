@@ -147,13 +147,16 @@ def stats() -> Stats: ...
 def dumps_pairs(pairs: list[tuple[str, str]]) -> str: ...
 def hash_key(run_id: str, *, layout: Optional[Literal["standalone", "cluster"]] = None) -> str:
     """The Redis key of a run's prep hash on ``layout`` (default: the layout in force)."""
+
 def cache_key(
     run_id: str, rendered: str, *, layout: Optional[Literal["standalone", "cluster"]] = None
 ) -> str:
     """The Redis key of a run's cache whose rendered template is ``rendered``."""
+
 def run_id_of_hash_key(
     key: str, *, layout: Optional[Literal["standalone", "cluster"]] = None
 ) -> Optional[str]:
     """The run id whose prep hash is ``key``, or ``None`` when ``key`` is not one."""
+
 def hash_key_pattern(*, layout: Optional[Literal["standalone", "cluster"]] = None) -> str:
     """The SCAN ``MATCH`` pattern of every prep hash key on ``layout``."""

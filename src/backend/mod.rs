@@ -5,7 +5,7 @@
 //!
 //! The backend applies the key layout in force ([`Layout`] names the keys),
 //! executes a write, the cache deletes and SCANs, and holds the write
-//! options. No other module asks which layout is in force.
+//! options. No other core module matches on the layout in force.
 
 mod cluster;
 mod conn;
