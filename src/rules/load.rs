@@ -49,6 +49,84 @@ fn parse_templates(ctx: &mut Ctx, path: &str, names: Vec<String>, global: bool) 
     out
 }
 
+/// `global`: a boolean, false when left out.
+fn parse_global(ctx: &mut Ctx, path: &str, obj: &Map<String, Value>) -> bool {
+    match obj.get("global") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            ctx.err(
+                format!("{path}.global"),
+                format!("expected a boolean, got {}", kind(other)),
+            );
+            false
+        }
+    }
+}
+
+/// One controller's `keys` and `patterns` (a pattern must not glob past the run).
+fn parse_key_templates(
+    ctx: &mut Ctx,
+    path: &str,
+    obj: &Map<String, Value>,
+    global: bool,
+) -> (Vec<Template>, Vec<Template>) {
+    let key_texts = string_list(ctx, &format!("{path}.keys"), obj.get("keys"), true);
+    let pattern_texts = string_list(ctx, &format!("{path}.patterns"), obj.get("patterns"), false);
+    if key_texts.is_empty() && pattern_texts.is_empty() && obj.contains_key("keys") {
+        ctx.err(
+            format!("{path}.keys"),
+            "a controller needs at least one key or pattern",
+        );
+    }
+    let keys = parse_templates(ctx, &format!("{path}.keys"), key_texts, global);
+    let patterns = parse_templates(ctx, &format!("{path}.patterns"), pattern_texts, global);
+    for (i, t) in patterns.iter().enumerate() {
+        if !global && t.globs_past_run() {
+            ctx.err(
+                format!("{path}.patterns[{i}]"),
+                format!(
+                    "pattern {:?} puts a wildcard right after {{wd}} or {{run_id}}: it would also match other runs whose name starts with this one (put a separator such as '/' or ':' first)",
+                    t.text
+                ),
+            );
+        }
+    }
+    (keys, patterns)
+}
+
+/// One entry of `controllers`, or `None` (the problems are in `ctx`).
+fn parse_controller(ctx: &mut Ctx, name: &str, body: &Value) -> Option<Controller> {
+    let path = key_path("controllers", name);
+    if !is_name(name) {
+        ctx.err(
+            &path,
+            "controller names use letters, digits, '_', '-' and '.'",
+        );
+        return None;
+    }
+    let Value::Object(obj) = body else {
+        ctx.err(&path, format!("expected an object, got {}", kind(body)));
+        return None;
+    };
+    check_keys(
+        ctx,
+        &path,
+        obj,
+        &["keys", "patterns", "global", "description"],
+    );
+    let global = parse_global(ctx, &path, obj);
+    let (keys, patterns) = parse_key_templates(ctx, &path, obj, global);
+    let description = opt_string(ctx, &path, obj, "description");
+    Some(Controller {
+        name: name.to_string(),
+        keys,
+        patterns,
+        global,
+        description,
+    })
+}
+
 fn parse_controllers(ctx: &mut Ctx, v: Option<&Value>) -> Vec<Controller> {
     let Some(v) = v else {
         ctx.err("controllers", "missing (expected an object of controllers)");
@@ -61,69 +139,9 @@ fn parse_controllers(ctx: &mut Ctx, v: Option<&Value>) -> Vec<Controller> {
         );
         return Vec::new();
     };
-    let mut out = Vec::new();
-    for (name, body) in map {
-        let path = key_path("controllers", name);
-        if !is_name(name) {
-            ctx.err(
-                &path,
-                "controller names use letters, digits, '_', '-' and '.'",
-            );
-            continue;
-        }
-        let Value::Object(obj) = body else {
-            ctx.err(&path, format!("expected an object, got {}", kind(body)));
-            continue;
-        };
-        check_keys(
-            ctx,
-            &path,
-            obj,
-            &["keys", "patterns", "global", "description"],
-        );
-        let global = match obj.get("global") {
-            None => false,
-            Some(Value::Bool(b)) => *b,
-            Some(other) => {
-                ctx.err(
-                    format!("{path}.global"),
-                    format!("expected a boolean, got {}", kind(other)),
-                );
-                false
-            }
-        };
-        let key_texts = string_list(ctx, &format!("{path}.keys"), obj.get("keys"), true);
-        let pattern_texts =
-            string_list(ctx, &format!("{path}.patterns"), obj.get("patterns"), false);
-        if key_texts.is_empty() && pattern_texts.is_empty() && obj.contains_key("keys") {
-            ctx.err(
-                format!("{path}.keys"),
-                "a controller needs at least one key or pattern",
-            );
-        }
-        let keys = parse_templates(ctx, &format!("{path}.keys"), key_texts, global);
-        let patterns = parse_templates(ctx, &format!("{path}.patterns"), pattern_texts, global);
-        for (i, t) in patterns.iter().enumerate() {
-            if !global && t.globs_past_run() {
-                ctx.err(
-                    format!("{path}.patterns[{i}]"),
-                    format!(
-                        "pattern {:?} puts a wildcard right after {{wd}} or {{run_id}}: it would also match other runs whose name starts with this one (put a separator such as '/' or ':' first)",
-                        t.text
-                    ),
-                );
-            }
-        }
-        let description = opt_string(ctx, &path, obj, "description");
-        out.push(Controller {
-            name: name.clone(),
-            keys,
-            patterns,
-            global,
-            description,
-        });
-    }
-    out
+    map.iter()
+        .filter_map(|(name, body)| parse_controller(ctx, name, body))
+        .collect()
 }
 
 fn parse_tasks(
