@@ -3,7 +3,7 @@
 from os import PathLike
 from typing import Any, Literal, Optional, Union, final
 
-from typing_extensions import disjoint_base
+from typing_extensions import Self, disjoint_base
 
 # The dict shapes: TypedDicts defined in the package (they exist at run time too,
 # so users can import them) and re-exported by ``redisprep``.
@@ -41,7 +41,7 @@ __version__: str
 class PrepCore:
     """Native core of ``RedisPrep``; use ``redisprep.RedisPrep``."""
 
-    def __new__(cls, wd: str, cfg_fn: Optional[Any] = None) -> PrepCore: ...
+    def __new__(cls, wd: str, cfg_fn: Optional[Any] = None) -> Self: ...
     def _init_run(self) -> None: ...
     @classmethod
     def _get_instance(cls, wd: str) -> Any: ...

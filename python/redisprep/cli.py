@@ -228,7 +228,7 @@ def _cmd_preflight(args: argparse.Namespace) -> int:
     from .prep import RedisPrep
 
     wd = os.path.abspath(args.wd)  # `preflight .` inside a run folder names the run
-    prep = RedisPrep(wd, _init=False)  # read-only: no attrs:loaded write, no dump
+    prep = RedisPrep.__new__(RedisPrep, wd)  # read-only: no attrs:loaded write, no dump
     fields = dict(prep._hgetall())
     checked = fields
     source = f"Redis hash {prep.hash_key!r}"
