@@ -12,7 +12,6 @@ use crate::errors::{CoreError, CoreResult};
 use crate::mutation::Mutation;
 use crate::replication::Shortfall;
 use crate::settings::{ClusterTarget, Common};
-use crate::stats;
 use crate::value;
 
 use super::lua::{script, DEL_LUA, DEL_SCRIPT, MUTATE_LUA, MUTATE_SCRIPT};
@@ -98,13 +97,7 @@ impl Cluster {
         )));
         let (v, w) = self.with_conn(|c| {
             let v = f(c)?;
-            let w = match repl.wait_cmd() {
-                Some(cmd) => {
-                    stats::ROUND_TRIPS.incr();
-                    Some(c.route_command(&cmd, route.clone())?)
-                }
-                None => None,
-            };
+            let w = pool::wait_behind(&repl, |cmd| c.route_command(cmd, route.clone()))?;
             Ok((v, w))
         })?;
         Ok((v, check(&repl, w)?))

@@ -9,7 +9,6 @@ use crate::event;
 use crate::mutation::{Mutation, LOADED};
 use crate::replication::{Replication, Shortfall};
 use crate::settings::{Common, StandaloneTarget};
-use crate::stats;
 use crate::value;
 
 use super::conn::{self, Conn};
@@ -88,13 +87,7 @@ impl Standalone {
         let repl = self.common.replication;
         let (v, w) = self.with_conn(|c| {
             let v = f(c)?;
-            let w = match repl.wait_cmd() {
-                Some(cmd) => {
-                    stats::ROUND_TRIPS.incr();
-                    Some(cmd.query::<Value>(c)?)
-                }
-                None => None,
-            };
+            let w = pool::wait_behind(&repl, |cmd| cmd.query::<Value>(c))?;
             Ok((v, w))
         })?;
         Ok((v, check(&repl, w)?))
