@@ -20,7 +20,7 @@ pub struct Preflight {
     pub last_modified: Option<i64>,
 }
 
-/// SPEC integer: optional sign, ASCII digits, signed 64-bit.
+/// wepppy's preflight integer: optional sign, ASCII digits, signed 64-bit.
 pub fn parse_int(s: &str) -> Option<i64> {
     let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {

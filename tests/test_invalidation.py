@@ -45,7 +45,9 @@ def _key(wd: str, controller: str, lay: Optional[Layout]) -> str:
 
 def all_cache_keys(wd: str, lay: Optional[Layout] = None) -> list[str]:
     """Every controller's cache key for a run as stored in ``lay`` (standalone when
-    None), built from the SPEC rule ``{wd}/<name>.nodb`` (not by redisprep)."""
+    None): the file path from wepppy's rule ``{wd}/<name>.nodb`` (not by redisprep),
+    on the cluster inside the layout's key (named by the core; its bytes are pinned
+    in ``tests/test_layout_keys.py``)."""
     return [_key(wd, c, lay) for c in RULES.controllers]
 
 

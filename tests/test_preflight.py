@@ -194,7 +194,7 @@ def test_preflight_matches_the_spec_model(
 
 
 def test_model_sanity() -> None:
-    """The model itself, on the SPEC's own examples of what is an integer."""
+    """The model itself, on wepppy's own examples of what is an integer."""
     assert [spec_int(v) for v in ["017", "+5", "-5", " 7", "x12", "1_000", "\u0663"]] == [
         17, 5, -5, None, None, None, None,
     ]  # fmt: skip
