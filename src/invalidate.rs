@@ -4,6 +4,7 @@
 
 use crate::backend::{self, Backend};
 use crate::errors::CoreResult;
+use crate::fields;
 use crate::mutation::{Event, Mutation, Outcome};
 use crate::preflight::{self, Preflight};
 use crate::prep::{now_secs, Prep};
@@ -109,7 +110,7 @@ impl Prep {
         let mut out = self.write(
             &b,
             Mutation {
-                sets: vec![(format!("timestamps:{task}"), ts.to_string())],
+                sets: vec![(fields::timestamp(task), ts.to_string())],
                 cache_keys: keys,
                 cache_db: db,
                 event,

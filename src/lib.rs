@@ -8,6 +8,7 @@ pub mod dump;
 mod env;
 pub mod errors;
 pub mod event;
+pub mod fields;
 mod invalidate;
 pub mod layout;
 pub mod mutation;

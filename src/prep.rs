@@ -12,6 +12,7 @@ use redis::Value;
 use crate::backend::{self, Backend};
 use crate::dump::{self, RunDir};
 use crate::errors::CoreResult;
+use crate::fields;
 use crate::mutation::{Mutation, Outcome, Snapshot, LOADED};
 use crate::paths;
 use crate::preflight::{self, Preflight};
@@ -33,10 +34,6 @@ pub fn now_secs() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-fn is_true(v: Option<&str>) -> bool {
-    v.is_some_and(|s| s.to_lowercase() == "true")
 }
 
 impl Prep {
@@ -109,7 +106,7 @@ impl Prep {
     fn load(&self, b: &Backend) -> CoreResult<()> {
         let key = b.hash_key(&self.run_id);
         let v = b.run(|c| redis::cmd("HGET").arg(&*key).arg(LOADED).query::<Value>(c))?;
-        if is_true(value::opt_string(&v)?.as_deref()) {
+        if fields::is_true(value::opt_string(&v)?.as_deref()) {
             return Ok(());
         }
         let path = PathBuf::from(self.dump_filepath());

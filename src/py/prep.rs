@@ -9,6 +9,7 @@ use pyo3::types::{PyDict, PyList, PyType};
 use super::keys::key_text;
 use super::rules::{plans_to_py, preflight_to_py, reasons_to_py};
 use crate::errors::CoreError;
+use crate::fields;
 use crate::prep::Prep;
 use crate::rules;
 
@@ -168,10 +169,8 @@ impl PyPrep {
     }
 
     fn _get_bool_config(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
-        let field = format!("attrs:{}", key_text(key)?);
-        Ok(self
-            .hget(py, field)?
-            .is_some_and(|v| v.to_lowercase() == "true"))
+        let field = fields::attr(&key_text(key)?);
+        Ok(fields::is_true(self.hget(py, field)?.as_deref()))
     }
 
     fn _set_bool_config(
@@ -180,37 +179,37 @@ impl PyPrep {
         key: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let field = format!("attrs:{}", key_text(key)?);
-        let v = if value.is_truthy()? { "true" } else { "false" };
+        let field = fields::attr(&key_text(key)?);
+        let v = fields::bool_text(value.is_truthy()?);
         self.mutate_set(py, field, v.to_string())
     }
 
     /// `attrs:sbs_required` as a bool.
     #[getter]
     fn get_sbs_required(&self, py: Python<'_>) -> PyResult<bool> {
-        Ok(self
-            .hget(py, "attrs:sbs_required".into())?
-            .is_some_and(|v| v.to_lowercase() == "true"))
+        Ok(fields::is_true(
+            self.hget(py, fields::attr("sbs_required"))?.as_deref(),
+        ))
     }
 
     #[setter]
     fn set_sbs_required(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let v = if value.is_truthy()? { "true" } else { "false" };
-        self.mutate_set(py, "attrs:sbs_required".into(), v.into())
+        let v = fields::bool_text(value.is_truthy()?);
+        self.mutate_set(py, fields::attr("sbs_required"), v.into())
     }
 
     /// `attrs:has_sbs` as a bool.
     #[getter]
     fn get_has_sbs(&self, py: Python<'_>) -> PyResult<bool> {
-        Ok(self
-            .hget(py, "attrs:has_sbs".into())?
-            .is_some_and(|v| v.to_lowercase() == "true"))
+        Ok(fields::is_true(
+            self.hget(py, fields::attr("has_sbs"))?.as_deref(),
+        ))
     }
 
     #[setter]
     fn set_has_sbs(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let v = if value.is_truthy()? { "true" } else { "false" };
-        self.mutate_set(py, "attrs:has_sbs".into(), v.into())
+        let v = fields::bool_text(value.is_truthy()?);
+        self.mutate_set(py, fields::attr("has_sbs"), v.into())
     }
 
     /// Record `int(time.time())` for `key` and delete the controller caches
@@ -255,14 +254,14 @@ impl PyPrep {
         key: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let field = format!("timestamps:{}", key_text(key)?);
+        let field = fields::timestamp(&key_text(key)?);
         let v = value_text(value)?;
         self.mutate_set(py, field, v)
     }
 
     /// Legacy `__getitem__`: `int` of `timestamps:<key>`, or None.
     fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyAny>>> {
-        let field = format!("timestamps:{}", key_text(key)?);
+        let field = fields::timestamp(&key_text(key)?);
         match self.hget(py, field)? {
             None => Ok(None),
             Some(v) => int_of(py, &v).map(Some),
@@ -271,7 +270,7 @@ impl PyPrep {
 
     /// Legacy `remove_timestamp`: HDEL `timestamps:<key>` + dump.
     fn remove_timestamp(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<()> {
-        let field = format!("timestamps:{}", key_text(key)?);
+        let field = fields::timestamp(&key_text(key)?);
         self.mutate_del(py, vec![field])
     }
 
@@ -299,13 +298,13 @@ impl PyPrep {
         key: &Bound<'_, PyAny>,
         job_id: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let field = format!("rq:{}", key_text(key)?);
+        let field = fields::rq(&key_text(key)?);
         self.mutate_set(py, field, value_text(job_id)?)
     }
 
     /// Legacy `get_rq_job_id`.
     fn get_rq_job_id(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
-        let field = format!("rq:{}", key_text(key)?);
+        let field = fields::rq(&key_text(key)?);
         self.hget(py, field)
     }
 
@@ -315,7 +314,7 @@ impl PyPrep {
         let all = py.detach(move || inner.hgetall())?;
         let d = PyDict::new(py);
         for (k, v) in all {
-            if let Some(name) = k.strip_prefix("rq:") {
+            if let Some(name) = fields::rq_name(&k) {
                 d.set_item(name, v)?;
             }
         }
@@ -324,17 +323,17 @@ impl PyPrep {
 
     /// Legacy `set_archive_job_id`.
     fn set_archive_job_id(&self, py: Python<'_>, job_id: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.mutate_set(py, "archive:job_id".into(), value_text(job_id)?)
+        self.mutate_set(py, fields::ARCHIVE_JOB_ID.into(), value_text(job_id)?)
     }
 
     /// Legacy `get_archive_job_id`.
     fn get_archive_job_id(&self, py: Python<'_>) -> PyResult<Option<String>> {
-        self.hget(py, "archive:job_id".into())
+        self.hget(py, fields::ARCHIVE_JOB_ID.into())
     }
 
     /// Legacy `clear_archive_job_id`.
     fn clear_archive_job_id(&self, py: Python<'_>) -> PyResult<()> {
-        self.mutate_del(py, vec!["archive:job_id".into()])
+        self.mutate_del(py, vec![fields::ARCHIVE_JOB_ID.into()])
     }
 
     /// Delete the caches the rules name for `task` (no timestamp). Returns the
