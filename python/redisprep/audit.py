@@ -26,7 +26,7 @@ import os
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from typing import Any, Optional
 
 from . import _client, _redisprep, rules_path
 from ._redisprep import Rules
@@ -227,9 +227,10 @@ class Auditor:
     def __init__(self, rules: Optional[Rules] = None, batch: int = 500) -> None:
         self.rules = rules if rules is not None else (_redisprep.active_rules() or Rules.load())
         self.db = self.rules.db
-        self.cluster = _redisprep.connection_info().get("layout") == "cluster"
-        self.layout: Literal["standalone", "cluster"] = "cluster" if self.cluster else "standalone"
-        if not self.cluster and self.db == int(_redisprep.connection_info()["prep_db"]):
+        info = _redisprep.connection_info()
+        self.layout = info["layout"]
+        self.cluster = self.layout == "cluster"
+        if not self.cluster and self.db == int(info["prep_db"]):
             raise ConfigError(f"the rules' cache db {self.db} is the prep DB: refusing to audit it")
         self.batch = max(1, batch)
         self._render = _every_controller_rules(self.rules)
