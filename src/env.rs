@@ -58,3 +58,29 @@ pub(crate) fn env_interval(name: &str) -> CoreResult<Option<Duration>> {
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_are_checked_like_every_setting() {
+        // a variable only this test sets
+        let name = "REDISPREP_TEST_ENV_INTERVAL";
+        std::env::set_var(name, "0");
+        assert_eq!(env_interval(name).unwrap(), Some(Duration::ZERO));
+        std::env::set_var(name, " 2.5 ");
+        assert_eq!(
+            env_interval(name).unwrap(),
+            Some(Duration::from_millis(2500))
+        );
+        for bad in ["soon", "-1", "nan", "86400"] {
+            std::env::set_var(name, bad);
+            let e = env_interval(name).unwrap_err().to_string();
+            assert!(e.contains(name), "{e}");
+        }
+        std::env::set_var(name, "  ");
+        assert_eq!(env_interval(name).unwrap(), None);
+        std::env::remove_var(name);
+    }
+}

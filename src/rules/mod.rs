@@ -229,6 +229,26 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_controller_is_named_with_the_rules() {
+        let r = load::from_str(BASE, "t.json").unwrap();
+        assert!(r.controller_plan("climate", &vars()).is_ok());
+        match r.controller_plan("climat", &vars()) {
+            Err(CoreError::UnknownController { name, rules }) => {
+                assert_eq!((name.as_str(), rules.as_str()), ("climat", "t.json"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn direct_is_the_tasks_own_controller() {
+        let r = load::from_str(BASE, "t").unwrap();
+        let plan = r.plan("abstract_watershed", &vars());
+        let direct: Vec<bool> = plan.iter().map(KeyPlan::direct).collect();
+        assert_eq!(direct, [true, false, false]);
+    }
+
+    #[test]
     fn error_unknown_controller_has_path() {
         let text = BASE.replace(r#"["climate"]"#, r#"["climate", "climat"]"#);
         assert_eq!(
