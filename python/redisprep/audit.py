@@ -71,7 +71,7 @@ class Entry:
     run_id: str
     wd: str
     controller: str
-    key: str  # as stored (cluster: with its ``nodb:{tag}:`` prefix)
+    key: str  # as stored (on the cluster: inside the layout's key, see _redisprep.cache_key)
     file: str
     state: str  # one of STATES
     ttl: Optional[int] = None  # seconds; -1 no expiry; None when absent
