@@ -4,8 +4,11 @@ Generates a tree shaped like wepppy's routes, jobs and controllers (several
 hundred modules, about 5 MB of Python: Flask endpoints that clear timestamps and
 enqueue jobs through a helper, jobs that call controller methods, controllers
 with base classes and mixins, chains of jobs, padding code the analysis must
-parse), then times the whole command (a fresh process, as a user runs it) over a
-few runs and prints the median. The target is under 5 s.
+parse; package ``__init__`` files re-exporting the controllers and jobs, one of them
+from a submodule that is not in the tree, controllers importing each other back
+through their package, a helper shared by several endpoints in each route module),
+then times the whole command (a fresh process, as a user runs it) over a few runs
+and prints the median. The target is under 5 s.
 
     python bench/bench_migrate.py [--runs 5] [--keep DIR]
 """
@@ -61,14 +64,19 @@ def write_tree(root: str) -> tuple[int, int]:
         files += 1
         size += len(text.encode())
 
-    for pkg in (
-        "wepppy",
-        "wepppy/nodb",
-        "wepppy/rq",
-        "wepppy/weppcloud",
-        "wepppy/weppcloud/routes",
-    ):
+    for pkg in ("wepppy", "wepppy/weppcloud", "wepppy/weppcloud/routes"):
         put(f"{pkg}/__init__.py", "")
+    # Package re-exports, like wepppy.nodb.core: every controller, plus one submodule
+    # that is not in the tree (a compiled extension, another repository).
+    put(
+        "wepppy/nodb/__init__.py",
+        "from .base import NoDbBase\nfrom .native import NativeThing\n"
+        + "".join(f"from .ctrl_{c} import Ctrl{c}\n" for c in range(N_CTRL))
+        + "\n__all__ = ["
+        + ", ".join(f"'Ctrl{c}'" for c in range(N_CTRL))
+        + "]\n",
+    )
+    put("wepppy/rq/__init__.py", "".join(f"from .jobs_{j} import *\n" for j in range(N_JOBS)))
     put(
         "wepppy/nodb/base.py",
         "class NoDbBase:\n    def __init__(self, wd):\n        self.wd = wd\n\n"
@@ -88,8 +96,11 @@ def write_tree(root: str) -> tuple[int, int]:
         put(
             f"wepppy/nodb/ctrl_{c}.py",
             "from wepppy.nodb.base import NoDbBase\n"
-            "from wepppy.nodb.redis_prep import RedisPrep, TaskEnum\n\n\n"
-            f"class Mixin{c}:\n    def dump(self):\n        return None\n\n\n"
+            "from wepppy.nodb.redis_prep import RedisPrep, TaskEnum\n"
+            # an import cycle through the package: the package imports this module
+            f"from wepppy.nodb import Ctrl{(c + 1) % N_CTRL}, NativeThing\n\n\n"
+            f"class Mixin{c}:\n    def dump(self):\n"
+            f"        return Ctrl{(c + 1) % N_CTRL}, NativeThing\n\n\n"
             f"class Ctrl{c}(Mixin{c}, NoDbBase):\n" + "\n".join(methods) + "\n\n" + _padding(c, 25),
         )
     put("wepppy/nodb/redis_prep.py", "from redisprep import RedisPrep, TaskEnum\n")
@@ -100,18 +111,17 @@ def write_tree(root: str) -> tuple[int, int]:
             if k % 5 == 4:  # a chain: the job enqueues the next one
                 body = f"    q.enqueue_call(job_{j}_{k - 1}, (runid,), depends_on=None)\n"
             else:
-                body = (
-                    f"    ctrl = ctrl_{c}.Ctrl{c}.getInstance(get_wd(runid))\n    ctrl.method_0()\n"
-                )
+                body = f"    ctrl = Ctrl{c}.getInstance(get_wd(runid))\n    ctrl.method_0()\n"
             fns.append(f"def job_{j}_{k}(runid, q=None):\n{body}")
-        imports = "".join(
-            f"from wepppy.nodb import ctrl_{(j * N_JOB_FNS + k) % N_CTRL}\n"
+        imports = "".join(  # through the package's re-exports
+            f"from wepppy.nodb import Ctrl{(j * N_JOB_FNS + k) % N_CTRL}\n"
             for k in range(N_JOB_FNS)
         )
         put(
             f"wepppy/rq/jobs_{j}.py",
             "import os\n\n" + imports + "\n\ndef get_wd(runid):\n"
             "    return os.path.join('/wc1/runs', runid)\n\n\n"
+            + f"__all__ = [{', '.join(repr(f'job_{j}_{k}') for k in range(N_JOB_FNS))}]\n\n\n"
             + "\n\n".join(fns)
             + "\n\n"
             + _padding(j, 20),
@@ -123,15 +133,25 @@ def write_tree(root: str) -> tuple[int, int]:
             k = e % N_JOB_FNS
             c = (j * N_JOB_FNS + k) % N_CTRL
             task = TASKS[c % len(TASKS)] if k % 5 != 4 else TASKS[(c - 1) % len(TASKS)]
-            eps.append(
+            head = (
                 f"@bp.route('/runs/<runid>/<config>/rq/api/ep_{r}_{e}', methods=['POST'])\n"
                 f"def api_{r}_{e}(runid, config):\n"
                 "    prep = RedisPrep.getInstance(get_wd(runid))\n"
-                f"    prep.remove_timestamp(TaskEnum.{task})\n"
-                f"    return _enqueue(prep, jobs_{j}.job_{j}_{k}, runid)\n"
             )
+            if e % 4 == 3:  # the clear in a shared helper, the job through the package
+                eps.append(
+                    head + f"    return _clear_and_enqueue(prep, TaskEnum.{task}, "
+                    f"job_{j}_{k}, runid)\n"
+                )
+            else:
+                eps.append(
+                    head + f"    prep.remove_timestamp(TaskEnum.{task})\n"
+                    f"    return _enqueue(prep, jobs_{j}.job_{j}_{k}, runid)\n"
+                )
         imports = "".join(
             f"from wepppy.rq import jobs_{(r * N_ENDPOINTS + e) % N_JOBS}\n"
+            if e % 4 != 3
+            else f"from wepppy.rq import job_{(r * N_ENDPOINTS + e) % N_JOBS}_{e % N_JOB_FNS}\n"
             for e in range(N_ENDPOINTS)
         )
         put(
@@ -143,7 +163,9 @@ def write_tree(root: str) -> tuple[int, int]:
             "def _enqueue(prep, func, runid):\n"
             "    job = Queue('default').enqueue_call(func, (runid,), timeout=600)\n"
             "    prep.set_rq_job_id(func.__name__, job.id)\n    return job.id\n\n\n"
-            + "\n\n".join(eps),
+            "def _clear_and_enqueue(prep, task, func, runid):\n"
+            "    prep.remove_timestamp(task)\n"
+            "    return _enqueue(prep, func, runid)\n\n\n" + "\n\n".join(eps),
         )
     return files, size
 

@@ -5,7 +5,8 @@
                                    failure, error or skip
 
 The wheel: one cp39-abi3 manylinux wheel whose glibc fits this machine's, holding
-the native module, its stub, py.typed, the rules and the schema as redisprep/rules/
+the native module, its stub, py.typed, the pytest plugin (redisprep/testing/, its
+pytest11 entry point), the rules and the schema as redisprep/rules/
 (byte-identical to the top-level rules/, their source of truth), no tests, and the
 metadata classifiers. The sdist: what a build from source needs (Cargo.toml +
 Cargo.lock, build.rs, src/, pyproject.toml, the Python package with its stub and
@@ -51,6 +52,8 @@ def check_wheel(path: Path) -> None:
             "redisprep/_redisprep.pyi",
             "redisprep/py.typed",
             "redisprep/__init__.py",
+            "redisprep/testing/__init__.py",
+            "redisprep/testing/plugin.py",  # the pytest plugin (pytest11 entry point)
             *(f"redisprep/rules/{r}" for r in RULES),
         ]
         missing = [n for n in want if n not in names]
@@ -62,13 +65,17 @@ def check_wheel(path: Path) -> None:
         stray = [
             n for n in names if not n.startswith(("redisprep/", f"redisprep-{m['ver']}.dist-info/"))
         ]
-        tests = [n for n in names if re.search(r"(^|/)(tests?|conftest\.py|test_[^/]*\.py)", n)]
+        # (redisprep/testing/ is the pytest plugin, not tests)
+        tests = [n for n in names if re.search(r"(^|/)(tests?/|conftest\.py$|test_[^/]*\.py$)", n)]
         if stray or tests:
             fail(f"wheel holds files it should not: {stray + tests}")
         for r in RULES:
             if z.read(f"redisprep/rules/{r}") != (ROOT / "rules" / r).read_bytes():
                 fail(f"wheel's {r} differs from rules/{r}")
         meta = Parser().parsestr(z.read(f"redisprep-{m['ver']}.dist-info/METADATA").decode())
+        entry_points = z.read(f"redisprep-{m['ver']}.dist-info/entry_points.txt").decode()
+    if not re.search(r"\[pytest11\]\s*\nredisprep\s*=\s*redisprep\.testing\.plugin", entry_points):
+        fail(f"wheel registers no pytest11 entry point redisprep.testing.plugin: {entry_points!r}")
     classifiers = meta.get_all("Classifier") or []
     versions = sorted(
         (c.rsplit(" :: ", 1)[1] for c in classifiers if re.fullmatch(r".*:: 3\.\d+", c)),
@@ -97,6 +104,7 @@ def check_sdist(path: Path) -> None:
         "python/redisprep/__init__.py",
         "python/redisprep/_redisprep.pyi",
         "python/redisprep/py.typed",
+        "python/redisprep/testing/plugin.py",
         *(f"rules/{r}" for r in RULES),
     ]
     missing = [n for n in want if n not in names]

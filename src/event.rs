@@ -104,6 +104,12 @@ local function checklist_event(hkey, prefix, spec_json)
       return false
     end
     if k == 'not' then return not eval(c[2]) end
+    if k == 'present' then
+      local v = operand(c[2], 0)
+      if v.isint then return v.int ~= nil end
+      return v.raw ~= nil and v.raw ~= ''
+    end
+    if k == 'when' then return (not eval(c[2])) or eval(c[3]) end
     return false
   end
   local parts = {}

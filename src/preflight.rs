@@ -93,111 +93,167 @@ impl<'a> Eval<'a> {
 
     fn check(&self, c: &Check, why: &mut Option<Notes>) -> bool {
         match c {
-            Check::Exists(f) => {
-                let ok = self.hash.contains_key(f.as_str());
-                if !ok {
-                    note(why, || format!("{f} is missing"));
-                }
-                ok
-            }
-            Check::NonEmpty(f) => {
-                let ok = self.hash.get(f.as_str()).is_some_and(|v| !v.is_empty());
-                if !ok {
-                    note(why, || format!("{f} is missing or empty"));
-                }
-                ok
-            }
-            Check::Equals { field, value } => {
-                let got = self.hash.get(field.as_str()).copied();
-                let ok = got == Some(value.as_str());
-                if !ok {
-                    note(why, || match got {
-                        None => format!("{field} is missing (expected {value:?})"),
-                        Some(g) => format!("{field} is {g:?}, not {value:?}"),
-                    });
-                }
-                ok
-            }
+            Check::Exists(f) => self.exists(f, why),
+            Check::NonEmpty(f) => self.non_empty(f, why),
+            Check::Equals { field, value } => self.equals(field, value, why),
             Check::Newer {
                 subject,
                 others,
                 all,
-            } => {
-                let s = self.operand(subject, 0);
-                let si = s.int();
-                let mut results = Vec::with_capacity(others.len());
-                for o in others {
-                    let v = self.operand(o, 0);
-                    let ok = matches!((si, v.int()), (Some(a), Some(b)) if a > b);
-                    results.push((o, v, ok));
-                }
-                let ok = if *all {
-                    results.iter().all(|r| r.2)
-                } else {
-                    results.iter().any(|r| r.2)
-                };
-                if !ok {
-                    let failing: Vec<_> = results.iter().filter(|r| !r.2).collect();
-                    if *all {
-                        for (o, v, _) in failing {
-                            self.mention(why, [subject, *o]);
-                            note(why, || {
-                                format!(
-                                    "{} ({}) is not newer than {} ({})",
-                                    subject.label(),
-                                    s.show(),
-                                    o.label(),
-                                    v.show()
-                                )
-                            });
-                        }
-                    } else {
-                        self.mention(why, failing.iter().map(|r| r.0).chain([subject]));
-                        note(why, || {
-                            let list: Vec<String> = failing
-                                .iter()
-                                .map(|(o, v, _)| format!("{} ({})", o.label(), v.show()))
-                                .collect();
-                            format!(
-                                "{} ({}) is not newer than any of {}",
-                                subject.label(),
-                                s.show(),
-                                list.join(", ")
-                            )
-                        });
-                    }
-                }
-                ok
-            }
-            Check::All(cs) => {
-                let mut ok = true;
-                for c in cs {
-                    ok &= self.check(c, why);
-                    if !ok && why.is_none() {
-                        break;
-                    }
-                }
-                ok
-            }
-            Check::Any(cs) => {
-                let mut sub: Option<Notes> = why.as_ref().map(|_| Notes::default());
-                let ok = cs.iter().any(|c| self.check(c, &mut sub));
-                if !ok {
-                    if let (Some(w), Some(s)) = (why.as_mut(), sub) {
-                        w.lines.push(format!("none of: {}", s.lines.join("; ")));
-                        w.groups.extend(s.groups);
-                    }
-                }
-                ok
-            }
+            } => self.newer(subject, others, *all, why),
+            Check::Present(op) => self.present(op, why),
+            Check::All(cs) => self.all(cs, why),
+            Check::Any(cs) => self.any(cs, why),
             Check::Not(inner) => {
                 let ok = !self.check(inner, &mut None);
                 if !ok {
-                    note(why, || "negated condition holds".to_string());
+                    note(why, || self.holds(inner));
                 }
                 ok
             }
+            Check::When { when, then } => !self.check(when, &mut None) || self.check(then, why),
         }
+    }
+
+    /// Why a negated check is false: its condition holds.
+    fn holds(&self, inner: &Check) -> String {
+        match inner {
+            Check::Present(op) => {
+                format!("{} is present ({})", op.label(), self.operand(op, 0).show())
+            }
+            Check::Exists(f) => format!("{f} exists"),
+            Check::Equals { field, value } => format!("{field} is {value:?}"),
+            _ => "negated condition holds".to_string(),
+        }
+    }
+
+    fn exists(&self, f: &str, why: &mut Option<Notes>) -> bool {
+        let ok = self.hash.contains_key(f);
+        if !ok {
+            note(why, || format!("{f} is missing"));
+        }
+        ok
+    }
+
+    fn non_empty(&self, f: &str, why: &mut Option<Notes>) -> bool {
+        let ok = self.hash.get(f).is_some_and(|v| !v.is_empty());
+        if !ok {
+            note(why, || format!("{f} is missing or empty"));
+        }
+        ok
+    }
+
+    fn equals(&self, field: &str, value: &str, why: &mut Option<Notes>) -> bool {
+        let got = self.hash.get(field).copied();
+        let ok = got == Some(value);
+        if !ok {
+            note(why, || match got {
+                None => format!("{field} is missing (expected {value:?})"),
+                Some(g) => format!("{field} is {g:?}, not {value:?}"),
+            });
+        }
+        ok
+    }
+
+    fn present(&self, op: &Operand, why: &mut Option<Notes>) -> bool {
+        let ok = self.operand(op, 0).present();
+        if !ok {
+            self.mention(why, [op]);
+            note(why, || format!("{} is missing", op.label()));
+        }
+        ok
+    }
+
+    fn all(&self, cs: &[Check], why: &mut Option<Notes>) -> bool {
+        let mut ok = true;
+        for c in cs {
+            ok &= self.check(c, why);
+            if !ok && why.is_none() {
+                break;
+            }
+        }
+        ok
+    }
+
+    fn any(&self, cs: &[Check], why: &mut Option<Notes>) -> bool {
+        let mut sub: Option<Notes> = why.as_ref().map(|_| Notes::default());
+        let ok = cs.iter().any(|c| self.check(c, &mut sub));
+        if !ok {
+            if let (Some(w), Some(s)) = (why.as_mut(), sub) {
+                w.lines.push(format!("none of: {}", s.lines.join("; ")));
+                w.groups.extend(s.groups);
+            }
+        }
+        ok
+    }
+
+    fn newer(
+        &self,
+        subject: &Operand,
+        others: &[Operand],
+        all: bool,
+        why: &mut Option<Notes>,
+    ) -> bool {
+        let s = self.operand(subject, 0);
+        let si = s.int();
+        let results: Vec<(&Operand, Val<'a>, bool)> = others
+            .iter()
+            .map(|o| {
+                let v = self.operand(o, 0);
+                let ok = matches!((si, v.int()), (Some(a), Some(b)) if a > b);
+                (o, v, ok)
+            })
+            .collect();
+        let ok = if all {
+            results.iter().all(|r| r.2)
+        } else {
+            results.iter().any(|r| r.2)
+        };
+        if !ok && why.is_some() {
+            let failing: Vec<_> = results.iter().filter(|r| !r.2).collect();
+            self.explain_newer(subject, &s, &failing, all, why);
+        }
+        ok
+    }
+
+    /// The reasons of a false `newer`: one line per failing comparison for
+    /// `than_all`, one line listing them all for `than_any`.
+    fn explain_newer(
+        &self,
+        subject: &Operand,
+        s: &Val<'_>,
+        failing: &[&(&Operand, Val<'_>, bool)],
+        all: bool,
+        why: &mut Option<Notes>,
+    ) {
+        if all {
+            for (o, v, _) in failing {
+                self.mention(why, [subject, *o]);
+                note(why, || {
+                    format!(
+                        "{} ({}) is not newer than {} ({})",
+                        subject.label(),
+                        s.show(),
+                        o.label(),
+                        v.show()
+                    )
+                });
+            }
+            return;
+        }
+        self.mention(why, failing.iter().map(|r| r.0).chain([subject]));
+        note(why, || {
+            let list: Vec<String> = failing
+                .iter()
+                .map(|(o, v, _)| format!("{} ({})", o.label(), v.show()))
+                .collect();
+            format!(
+                "{} ({}) is not newer than any of {}",
+                subject.label(),
+                s.show(),
+                list.join(", ")
+            )
+        });
     }
 }
 
@@ -322,6 +378,112 @@ mod tests {
         assert!(!run(&h)["wepp"], "non-integer W compares false");
     }
 
+    /// wepppy's checklist_test.go examples (services/preflight2), by check.
+    #[test]
+    fn newer_wepppy_checks() {
+        let t = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| {
+                    let key = if k.contains(':') {
+                        k.to_string()
+                    } else {
+                        format!("timestamps:{k}")
+                    };
+                    (key, v.to_string())
+                })
+                .collect()
+        };
+        let rules = load::from_str(BUILTIN_TEXT, BUILTIN_SOURCE).unwrap();
+        let eval = |pairs: &[(&str, &str)], check: &str| -> bool {
+            let p = evaluate(&rules, &t(pairs), true);
+            p.checklist.iter().find(|c| c.0 == check).unwrap().1
+        };
+        let lsc = [
+            ("build_landuse", "100"),
+            ("build_soils", "200"),
+            ("build_climate", "300"),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| -> Vec<(&str, &str)> {
+            lsc.iter().chain(extra).copied().collect()
+        };
+        assert!(eval(&with(&[("run_geneva", "400")]), "geneva"));
+        assert!(!eval(&with(&[("run_geneva", "250")]), "geneva"));
+        let sbs = [("run_geneva", "350"), ("init_sbs_map", "360")];
+        assert!(!eval(
+            &[with(&sbs), vec![("attrs:has_sbs", "true")]].concat(),
+            "geneva"
+        ));
+        assert!(eval(
+            &[with(&sbs), vec![("attrs:has_sbs", "false")]].concat(),
+            "geneva"
+        ));
+        assert!(!eval(
+            &with(&[("run_geneva", "350"), ("attrs:has_sbs", "true")]),
+            "geneva"
+        ));
+        let rusle = [("build_climate", "100"), ("run_wepp_watershed", "200")];
+        assert!(eval(
+            &[&rusle[..], &[("build_rusle", "250")]].concat(),
+            "rusle"
+        ));
+        assert!(!eval(
+            &[
+                ("build_climate", "300"),
+                ("run_wepp_watershed", "200"),
+                ("build_rusle", "250")
+            ],
+            "rusle"
+        ));
+        let gridded = [
+            ("build_landuse", "100"),
+            ("build_soils", "110"),
+            ("build_climate", "120"),
+            ("build_rusle", "130"),
+        ];
+        assert!(eval(&gridded, "rusle") && eval(&gridded, "wepp"));
+        let stale = [
+            ("build_landuse", "100"),
+            ("build_soils", "110"),
+            ("build_climate", "140"),
+            ("build_rusle", "130"),
+        ];
+        assert!(!eval(&stale, "wepp"));
+        assert!(eval(
+            &[("run_wepp_watershed", "200"), ("run_roads", "210")],
+            "roads"
+        ));
+        assert!(!eval(&[("run_roads", "210")], "roads"));
+    }
+
+    #[test]
+    fn when_explains_its_then_only_when_it_applies() {
+        let rules = load::from_str(BUILTIN_TEXT, BUILTIN_SOURCE).unwrap();
+        let hash: Vec<(String, String)> = [
+            ("attrs:has_sbs", "true"),
+            ("timestamps:run_geneva", "350"),
+            ("timestamps:build_landuse", "1"),
+            ("timestamps:build_soils", "1"),
+            ("timestamps:build_climate", "1"),
+            ("timestamps:init_sbs_map", "360"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let p = evaluate(&rules, &hash, true);
+        let geneva = &p.reasons.iter().find(|r| r.0 == "geneva").unwrap().1;
+        assert_eq!(
+            geneva,
+            &["run_geneva (350) is not newer than init_sbs_map (360)"]
+        );
+        let p = evaluate(&rules, &hash[..1], true);
+        let rusle = &p.reasons.iter().find(|r| r.0 == "rusle").unwrap().1;
+        assert_eq!(
+            rusle,
+            &["build_rusle (missing) is not newer than build_climate (missing)"]
+        );
+    }
+
     #[test]
     fn outlet_max_over_parseable() {
         let h = [
@@ -366,7 +528,8 @@ mod tests {
         let wepp = &p.reasons.iter().find(|r| r.0 == "wepp").unwrap().1;
         assert!(
             wepp.iter()
-                .any(|r| r == "@W (5) is not newer than build_climate (9)"),
+                .any(|r| r
+                    .contains("@W (5) is not newer than build_climate (9); @W is present (5);")),
             "{wepp:?}"
         );
     }

@@ -1,5 +1,11 @@
-"""Session fixtures: a private redis-server per test session (or REDIS_URL
-when set), flushed before every test; redisprep configured to use it."""
+"""What is specific to this repository's tests, on top of the package's pytest
+plugin (redisprep.testing: the session server, ``--redisprep-server-exec``,
+``--redisprep-url`` / ``$REDISPREP_TEST_URL``): the session server flushed before
+every test that may use Redis, with redisprep configured for it; raw clients;
+extra servers for fault tests; the cluster layout.
+
+Tests marked ``no_redis`` (the rules, the analyser, the dump format, the checks
+grammar) start no server and need none: ``pytest -m no_redis``."""
 
 from __future__ import annotations
 
@@ -14,53 +20,57 @@ import redis
 sys.path.insert(0, str(Path(__file__).parent))
 
 import redisprep
+from redisprep.testing import Server, options
 from support.cluster import LocalCluster
 from support.layouts import Layout
-from support.redis_server import RedisServer, server_from_env, url_with_db
+from support.redis_server import RedisServer
+
+pytest_plugins = ["pytester"]  # tests/test_testing_plugin.py runs inner sessions
 
 
-class ServerInfo:
-    def __init__(self, url: str, server: RedisServer | None) -> None:
-        self.url = url
-        self.server = server
+def pytest_configure(config: pytest.Config) -> None:
+    # every server the tests start runs the plugin's executable (one place: the option)
+    RedisServer.executable = options.server_exec(config)
 
-    def client(self, db: int = 0) -> redis.Redis[str]:
-        return redis.Redis.from_url(url_with_db(self.url, db), decode_responses=True)
+
+CLOSED_PORT_URL = "redis://127.0.0.1:1/0"
 
 
 @pytest.fixture(scope="session")
-def redis_info() -> Iterator[ServerInfo]:
-    url = server_from_env()
-    server = None
-    if url is None:
-        server = RedisServer().start()
-        url = server.url
-    os.environ["REDIS_URL"] = url
-    redisprep.configure(url)
-    try:
-        yield ServerInfo(url, server)
-    finally:
-        if server is not None:
-            server.cleanup()
+def redis_info(redisprep_server: Server) -> Server:
+    """The plugin's session server (``.url``, ``.client(db)``); REDIS_URL names it for
+    the subprocesses tests start."""
+    os.environ["REDIS_URL"] = redisprep_server.url
+    redisprep.configure(redisprep_server.url)
+    return redisprep_server
 
 
 @pytest.fixture(autouse=True)
-def _clean_redis(redis_info: ServerInfo) -> Iterator[None]:
-    os.environ["REDIS_URL"] = redis_info.url
-    redisprep.configure(redis_info.url)
+def _clean_redis(request: pytest.FixtureRequest) -> None:
+    """Every test not marked ``no_redis``: an empty session server, redisprep on it.
+    A ``no_redis`` test gets none: redisprep points at a closed port, so a test that
+    does use Redis fails loudly (and never reaches a shared server on 6379)."""
+    if request.node.get_closest_marker("no_redis") is not None:
+        redisprep.configure(CLOSED_PORT_URL)
+        redisprep.set_rules_path(None)
+        return
+    info: Server = request.getfixturevalue("redis_info")
+    os.environ["REDIS_URL"] = info.url
+    redisprep.configure(info.url)
     redisprep.set_rules_path(None)
-    redis_info.client(0).flushall()
-    yield
+    info.client(0).flushall()
 
 
 @pytest.fixture
-def r0(redis_info: ServerInfo) -> redis.Redis[str]:
-    return redis_info.client(0)
+def r0(redis_info: Server) -> redis.Redis[str]:
+    client: redis.Redis[str] = redis_info.client(0)
+    return client
 
 
 @pytest.fixture
-def r13(redis_info: ServerInfo) -> redis.Redis[str]:
-    return redis_info.client(13)
+def r13(redis_info: Server) -> redis.Redis[str]:
+    client: redis.Redis[str] = redis_info.client(13)
+    return client
 
 
 @pytest.fixture
@@ -113,7 +123,7 @@ def local_cluster() -> Iterator[LocalCluster]:
 
 
 @pytest.fixture(params=["standalone", pytest.param("cluster", marks=pytest.mark.slow)])
-def layout(request: pytest.FixtureRequest, redis_info: ServerInfo) -> Iterator[Layout]:
+def layout(request: pytest.FixtureRequest, redis_info: Server) -> Iterator[Layout]:
     """redisprep configured on one layout (empty), restored to the session server after."""
     if request.param == "cluster":
         cluster: LocalCluster = request.getfixturevalue("local_cluster")

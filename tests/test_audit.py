@@ -22,8 +22,8 @@ import pytest
 
 import redisprep
 from redisprep import Rules
-from redisprep._audit_cli import main
 from redisprep.audit import Auditor
+from redisprep.cli.audit import main
 from support.layouts import Layout
 from support.redis_server import free_port
 

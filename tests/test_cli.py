@@ -83,11 +83,13 @@ def test_rules_check_default_file() -> None:
 
 
 def _rules_without_rusle(path: Path, **tasks: dict[str, Any]) -> Path:
-    """The default rules without ``build_rusle`` (entry and cascades), entries
-    ``tasks`` replaced, written to ``path``."""
+    """The default rules without ``build_rusle`` (entry, cascades and the checks
+    reading it), entries ``tasks`` replaced, written to ``path``."""
     doc = default_rules_doc()
     doc["tasks"].update(tasks)
     del doc["tasks"]["build_rusle"]
+    del doc["checks"]["rusle"]
+    doc["checks"]["wepp"] = doc["checks"]["wepp"]["any"][0]  # without the gridded alternative
     for task in doc["tasks"].values():
         if "build_rusle" in task.get("cascades", []):
             task["cascades"].remove("build_rusle")
@@ -152,7 +154,9 @@ def test_rules_check_malformed(tmp_path: Path, content: str, want: str) -> None:
 def test_rules_check_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     p = run_cli("rules", "check", str(tmp_path / "nope.json"))
     assert p.returncode == 2
-    assert p.stderr.strip() == f"redisprep: error: {tmp_path / 'nope.json'}: no such rules file"
+    assert (
+        p.stderr.strip() == f"redisprep rules: error: {tmp_path / 'nope.json'}: no such rules file"
+    )
 
 
 def test_rules_check_notes_uncovered_tasks(tmp_path: Path) -> None:
@@ -379,7 +383,7 @@ def test_preflight_never_writes(tmp_path: Path, r0: redis.Redis[str]) -> None:
     p = run_cli("preflight", str(wd))
     assert p.returncode == 0, p.stderr
     assert "no prep hash for this run in Redis" in p.stdout
-    assert "0/18 checks pass" in p.stdout
+    assert "0/21 checks pass" in p.stdout
     assert r0.exists("fresh-run") == 0
     assert list(wd.iterdir()) == []
 
@@ -407,7 +411,7 @@ def test_preflight_without_redis_is_a_clean_error(run_dir: Path) -> None:
         env={"REDIS_URL": url, "REDISPREP_CONNECT_TIMEOUT": "2"},
     )
     assert p.returncode == 2
-    assert p.stderr.startswith("redisprep: error: ")
+    assert p.stderr.startswith("redisprep preflight: error: ")
     assert "127.0.0.1" in p.stderr
     assert p.stdout == ""
 

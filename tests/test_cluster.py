@@ -170,7 +170,7 @@ def test_prep_redis_is_a_cluster_client(on_cluster: LocalCluster, tmp_path: Path
 def test_migrate_layout_copies_hashes_not_caches(
     on_cluster: LocalCluster, redis_info: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from redisprep.layout import main
+    from redisprep.cli.migrate_layout import main
 
     src = redis_info.client(0)
     for run_id in ["run-a", "run-b", "odd{id}"]:

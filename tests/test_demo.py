@@ -24,7 +24,7 @@ from rq.job import Job
 from redisprep import RedisPrep, Rules, TaskEnum
 from redisprep._demo import CONTROLLERS, create_sample_run, jobs, warm_caches
 from redisprep._demo.app import RQ_DB
-from redisprep.demo import make_app
+from redisprep._demo.launch import make_app
 from support.demo_proc import DEMO_CMD, demo_env, run_once
 from support.integration import Workers
 from support.redis_server import free_port, url_with_db
@@ -151,9 +151,9 @@ def test_once_reports_an_unreachable_redis(tmp_path: Path) -> None:
     url = f"redis://127.0.0.1:{free_port()}/0"
     done = run_once(["--redis-url", url, "--runs-root", str(tmp_path)], timeout=60)
     assert done.returncode == 1
-    assert re.search(r"^error: RedisConnectionError: .*127\.0\.0\.1", done.stdout, re.M), (
-        done.stdout
-    )
+    assert re.search(
+        r"^redisprep demo: error: RedisConnectionError: .*127\.0\.0\.1", done.stdout, re.M
+    ), done.stdout
 
 
 def test_missing_redis_server_is_a_clear_error(tmp_path: Path) -> None:
@@ -169,7 +169,7 @@ def test_missing_redis_server_is_a_clear_error(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 1
-    assert "error: RedisServerError: redis-server is not installed" in done.stdout
+    assert "redisprep demo: error: RedisServerError: redis-server is not installed" in done.stdout
 
 
 # The status page through the Flask test client (no worker: jobs stay queued).

@@ -10,6 +10,7 @@ they are built here, once per session, with ``maturin`` into a temporary folder.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -87,3 +88,19 @@ def test_sdist_holds_the_top_level_rules_folder_once(dist: tuple[Path, Path]) ->
     assert "build.rs" in members  # stages rules/ for the wheel built from the sdist
     copies = [n for n in members if n.endswith(RULES) and not n.startswith("rules/")]
     assert copies == []
+
+
+@pytest.mark.timeout(900)
+def test_wheel_ships_the_pytest_plugin(dist: tuple[Path, Path]) -> None:
+    """redisprep.testing is in the wheel, registered as a pytest11 entry point."""
+    wheel, _ = dist
+    with zipfile.ZipFile(wheel) as z:
+        names = z.namelist()
+        plugin = ROOT / "python" / "redisprep" / "testing"
+        for path in sorted(plugin.glob("*.py")):
+            name = f"redisprep/testing/{path.name}"
+            assert name in names, names
+            assert z.read(name) == path.read_bytes(), name
+        (entry_points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+        text = z.read(entry_points).decode()
+    assert re.search(r"\[pytest11\]\s*\nredisprep\s*=\s*redisprep\.testing\.plugin\b", text), text

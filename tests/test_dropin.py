@@ -23,6 +23,8 @@ import os
 import pickle
 import random
 import shutil
+from collections.abc import Iterator
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +44,7 @@ from support.dropin import (
     READ_KEYS,
     SCRIPT,
     TASK_TABLE,
+    AppTaskEnum,
     Pair,
     WeppTaskEnum,
     apply_op,
@@ -58,12 +61,30 @@ def legacy_client(redis_info: Any) -> redis.Redis[str]:
     return redis_info.client(LEGACY_DB)  # type: ignore[no-any-return]
 
 
+@pytest.fixture(params=["bundled", "app"])
+def task_list(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[type[Enum]]:
+    """Every drop-in test runs with our bundled TaskEnum and with an application's
+    own (``AppTaskEnum``: members ours lacks, another order) installed by
+    ``set_task_enum`` on ours and iterated by the legacy reference."""
+    if request.param == "app":
+        redisprep.set_task_enum(AppTaskEnum)
+        monkeypatch.setattr(LegacyRedisPrep, "task_enum", AppTaskEnum)
+    try:
+        yield redisprep.task_enum()
+    finally:
+        redisprep.set_task_enum(None)
+
+
 @pytest.fixture
-def pair(layout: Layout, legacy_client: redis.Redis[str], tmp_path: Path) -> Pair:
+def pair(
+    layout: Layout, legacy_client: redis.Redis[str], tmp_path: Path, task_list: type[Enum]
+) -> Pair:
     return Pair(layout, legacy_client, tmp_path, "abc-def")
 
 
-def test_scripted_sequence_is_byte_identical(pair: Pair) -> None:
+def test_scripted_sequence_is_byte_identical(pair: Pair, task_list: type[Enum]) -> None:
     pair.open()
     pair.check_state("getInstance")
     pair.check_readers(READ_KEYS)
@@ -79,9 +100,10 @@ def test_scripted_sequence_is_byte_identical(pair: Pair) -> None:
     dumped = json.loads(ours.dump_bytes() or b"")
     assert "locked:climate.nodb" not in dumped
     assert dumped["postfire_debris_flow:revision"] == "3"
-    # remove_all_timestamp kept timestamps of tasks that are not TaskEnum members
-    assert "timestamps:run_geneva" in dumped and f"timestamps:{ODD}" in dumped
-    assert not any(f"timestamps:{t}" in dumped for t in TaskEnum)
+    # remove_all_timestamp kept timestamps of tasks that are not members of the task list
+    assert f"timestamps:{ODD}" in dumped
+    assert ("timestamps:run_sediment_budget" in dumped) is (task_list is TaskEnum)
+    assert not any(f"timestamps:{t}" in dumped for t in task_list)
 
 
 def test_timestamp_records_the_same_bytes_with_every_key_form(pair: Pair) -> None:
@@ -290,20 +312,20 @@ def test_int_of_stored_values_follows_python(pair: Pair) -> None:
         ours.prep["v6"]
 
 
-def test_timestamps_report_lists_every_member_in_order(pair: Pair) -> None:
+def test_timestamps_report_lists_every_member_in_order(pair: Pair, task_list: type[Enum]) -> None:
     pair.open()
     for side in pair.sides:
         side.prep[TaskEnum.fetch_polaris] = 5
-        side.prep["run_geneva"] = 6  # not a member: not in the report
+        side.prep["run_sediment_budget"] = 6  # a member of the app's list only
+        side.prep["not_a_task"] = 7  # not a member: not in the report
         side.raw.hset(side.key, "timestamps:build_soils", "raw text")
     _, ours = pair.sides
     report = ours.prep.timestamps_report()
     lines = report.split("\n")
     assert lines[0] == "RedisPrep Timestamps (abc-def):"
-    assert lines[1:] == [
-        f"  {t.value}: " + {"build_polaris": "5", "build_soils": "raw text"}.get(t.value, "None")
-        for t in TaskEnum
-    ]
+    stored = {"build_polaris": "5", "build_soils": "raw text", "run_sediment_budget": "6"}
+    assert lines[1:] == [f"  {t.value}: " + stored.get(t.value, "None") for t in task_list]
+    assert ("run_sediment_budget" in report) is (task_list is AppTaskEnum)
     pair.check_readers([])
 
 
@@ -448,6 +470,7 @@ def test_prep_redis_is_a_real_shared_client(pair: Pair) -> None:
             assert client.get(f"{ours.prep.run_id}:debris") is not None
 
 
+@pytest.mark.no_redis
 def test_task_enum_is_spec_section_5() -> None:
     rows = [line.split(" | ") for line in TASK_TABLE.strip().splitlines()]
     assert [(t.name, t.value, t.label(), t.emoji()) for t in TaskEnum] == [tuple(r) for r in rows]
@@ -462,7 +485,7 @@ def test_task_enum_is_spec_section_5() -> None:
 
 
 def test_random_operation_sequences_match_legacy(
-    layout: Layout, legacy_client: redis.Redis[str], tmp_path: Path
+    layout: Layout, legacy_client: redis.Redis[str], tmp_path: Path, task_list: type[Enum]
 ) -> None:
     counter = iter(range(10**6))
 

@@ -119,8 +119,27 @@ RULES: dict[str, Any] = {
                 {"all": [{"exists": "timestamps:e"}, {"newer": "e", "than_any": ["@m", "a"]}]},
             ]
         },
+        "present_task": {"present": "a"},
+        "present_first": {"present": "@f"},
+        "present_max": {"present": "@m"},
+        "when": {
+            "when": {"equals": {"field": "attrs:has_sbs", "value": "true"}},
+            "then": {"newer": "a", "than_all": ["d"]},
+        },
+        "when_nested": {
+            "any": [
+                {"not": {"when": {"present": "@mm"}, "then": {"newer": "e", "than_any": ["@f"]}}},
+                {"all": [{"not": {"present": "@f"}}, {"newer": "b", "than_all": ["c"]}]},
+            ]
+        },
     },
 }
+#: The tasks the newer default checks read (geneva, rusle, roads, wepp's gridded
+#: alternative), so random hashes make them true as well as false.
+NEWER_CHECK_TASKS = [
+    "build_landuse", "build_soils", "build_climate", "run_geneva", "init_sbs_map",
+    "build_rusle", "run_wepp_watershed", "run_wepp", "run_roads",
+]  # fmt: skip
 RULES["tasks"]["a"]["invalidates"] = ["c"]
 
 
@@ -138,11 +157,15 @@ def test_lua_checklist_matches_preflight_on_random_hashes(
     rules_file = tmp_path / "rules.json"
     rules_file.write_text(json.dumps(RULES))
     rng = random.Random(20261125)
-    for rules_path in (None, str(rules_file)):
+    configs = [
+        (None, [t.value for t in TaskEnum]),
+        (None, NEWER_CHECK_TASKS),
+        (str(rules_file), ["a", "b", "c", "d", "e"]),
+    ]
+    for n, (rules_path, tasks) in enumerate(configs):
         redisprep.set_rules_path(rules_path)
-        tasks = ["a", "b", "c", "d", "e"] if rules_path else [t.value for t in TaskEnum]
         for i in range(150):
-            wd = tmp_path / f"run{i}-{rules_path is None}"
+            wd = tmp_path / f"run{i}-{n}"
             wd.mkdir()
             prep = RedisPrep.getInstance(str(wd))
             fields = {

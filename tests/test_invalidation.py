@@ -336,7 +336,7 @@ def test_invalidate_caches_for_task_returns_the_keys_deleted(layout: Layout, run
     assert_kept(r13, [k for k in all_cache_keys(wd, layout) if k not in stale])
     assert r0.hgetall(key) == hash_before  # no timestamp recorded
     assert prep.invalidate_caches_for_task(TaskEnum.build_climate) == []
-    assert prep.invalidate_caches_for_task("run_geneva") == []  # no rules: nothing
+    assert prep.invalidate_caches_for_task("run_tomorrow") == []  # no rules: nothing
     after = redisprep.stats()
     assert after["keys_deleted"] - stats["keys_deleted"] == len(present)
     assert after["invalidations"] - stats["invalidations"] == 3

@@ -117,6 +117,7 @@ def api(tmp_path: Path) -> Path:
     return target
 
 
+@pytest.mark.no_redis
 def test_check_lists_every_call_with_file_and_line(api: Path) -> None:
     p = migrate("api.py", "--check", cwd=api.parent)
     assert p.returncode == 1
@@ -139,6 +140,7 @@ def test_check_lists_every_call_with_file_and_line(api: Path) -> None:
     assert api.read_text(encoding="utf-8") == ORIGINAL
 
 
+@pytest.mark.no_redis
 def test_fix_round_trip_keeps_every_other_byte(api: Path) -> None:
     p = migrate("api.py", "--fix", cwd=api.parent)
     assert p.returncode == 2  # unverified: nothing is removed without --workers or --force
@@ -184,6 +186,7 @@ def test_fix_round_trip_keeps_every_other_byte(api: Path) -> None:
     assert api.read_text(encoding="utf-8") == new
 
 
+@pytest.mark.no_redis
 def test_only_migrates_one_endpoint_at_a_time(api: Path) -> None:
     text = ORIGINAL
     done: set[str] = set()
@@ -207,6 +210,7 @@ def test_only_migrates_one_endpoint_at_a_time(api: Path) -> None:
     assert api.read_text(encoding="utf-8") == text
 
 
+@pytest.mark.no_redis
 def test_diff_previews_without_writing(api: Path) -> None:
     p = migrate("api.py", "--diff", "--force", "--only", "api_build_climate", cwd=api.parent)
     assert p.returncode == 0
@@ -328,6 +332,7 @@ def helper(wd):
 """
 
 
+@pytest.mark.no_redis
 def test_fastapi_shape_nested_functions_and_methods() -> None:
     found = scan_source(FASTAPI, "engine.py")
     assert [(f.function, f.task, f.line) for f in found] == [
@@ -353,6 +358,7 @@ def test_fastapi_shape_nested_functions_and_methods() -> None:
     assert scan_source(new) == []
 
 
+@pytest.mark.no_redis
 def test_crlf_bom_and_non_ascii_columns(tmp_path: Path) -> None:
     src = (
         "from redisprep import TaskEnum as TE\r\n"
@@ -374,6 +380,7 @@ def test_crlf_bom_and_non_ascii_columns(tmp_path: Path) -> None:
     compile(text, "crlf.py", "exec")
 
 
+@pytest.mark.no_redis
 def test_calls_that_need_a_human_and_keep_pragmas(tmp_path: Path) -> None:
     src = """\
 from redisprep import RedisPrep, TaskEnum
@@ -400,16 +407,18 @@ def b(prep):
     assert "1 unmigrated call(s) in 1 function(s)" in p.stderr
 
 
+@pytest.mark.no_redis
 def test_bad_input_is_a_clean_error(tmp_path: Path) -> None:
     (tmp_path / "broken.py").write_text("def f(:\n    pass\n", encoding="utf-8")
     p = migrate("broken.py", "--check", cwd=tmp_path)
     assert p.returncode == 2
-    assert p.stderr.startswith("error: broken.py:1: cannot parse")
+    assert p.stderr.startswith("redisprep migrate: error: broken.py:1: cannot parse")
     p = migrate("missing.py", cwd=tmp_path)
     assert p.returncode == 2
     assert "missing.py: no such file or folder" in p.stderr
 
 
+@pytest.mark.no_redis
 def test_folders_are_walked(tmp_path: Path) -> None:
     call = (
         "from redisprep import TaskEnum\n\ndef f(p):\n    p.remove_timestamp(TaskEnum.set_outlet)\n"
@@ -424,6 +433,7 @@ def test_folders_are_walked(tmp_path: Path) -> None:
     assert files == [os.path.join("proj", "a.py"), os.path.join("proj", "sub", "b.py")]
 
 
+@pytest.mark.no_redis
 def test_shipped_demo_app_has_its_deliberately_unmigrated_endpoint() -> None:
     import redisprep._demo.app as demo_app
 

@@ -9,12 +9,15 @@ generator; the analysis is run in-process on the generated text."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from redisprep import Rules
 from redisprep.migrate import Project, analyse, fix_source, scan_source
 from redisprep.migrate.verdict import Coverage
+
+pytestmark = pytest.mark.no_redis  # no server: pytest -m no_redis
 
 POOL = [
     "build_climate",

@@ -43,8 +43,9 @@ EXPECTED: dict[tuple[str, str], tuple[str, Any, list[str], list[str], Any]] = {
         "safe", None, ["build_climate"], ["build_climate_rq"],
         ("wepppy/rq/project_rq.py", "RedisPrep.getInstance(wd).timestamp(TaskEnum.build_climate)"),
     ),
-    # 6. downstream clear NOT covered: build_climate cascades to build_rusle, but no check
-    ("api_build_climate", "build_rusle"): (
+    # 6. downstream clear NOT covered: build_climate cascades to run_roads, but no check
+    # compares run_roads with build_climate (the roads check reads only @W)
+    ("api_build_climate", "run_roads"): (
         "unsafe", "timestamps-other-task", ["build_climate"], ["build_climate_rq"], None,
     ),
     # 2. in an inherited mixin method of the controller (job imported under an alias)
@@ -68,14 +69,15 @@ EXPECTED: dict[tuple[str, str], tuple[str, Any, list[str], list[str], Any]] = {
         "safe", None, ["build_soils"], ["build_soils_rq", "_soils_fast_rq"],
         ("wepppy/rq/project_rq.py", "(get_wd(runid)).timestamp(TaskEnum.build_soils)"),
     ),
-    # 3./4. chosen at run time, only one alternative stamps: not proof
+    # 3./4. chosen at run time, only one alternative stamps: not proof, and the
+    # reason names the call whose alternative misses it
     ("api_build_treatments", "build_treatments"): (
-        "unsafe", "never-timestamped", [],
+        "unsafe", "not-on-every-path", [],
         ["build_treatments_rq", "_treatments_apply_rq", "_treatments_preview_rq"], None,
     ),
     # 3./4. one of two jobs enqueued in an if/else; the other stamps only in `except`
     ("api_build_channels", "build_channels"): (
-        "unsafe", "never-timestamped", [],
+        "unsafe", "not-on-every-path", [],
         ["build_channels_wbt_rq", "build_channels_topaz_rq"], None,
     ),
     # 4. never timestamped (the controller records the outlet, nobody stamps it)
@@ -191,14 +193,24 @@ def test_every_shape_gets_its_verdict_and_evidence() -> None:
     rhem = got[("api_run_rhem", "run_rhem")]
     assert "likely worker bug" in rhem["detail"]
     assert "run_roads's closure misses rhem, rhempost" in rhem["detail"]
-    rusle = got[("api_build_climate", "build_rusle")]
-    assert "likely worker bug" not in rusle["detail"]
-    assert "no preflight check turns build_rusle not-done" in rusle["detail"]
+    roads = got[("api_build_climate", "run_roads")]
+    assert "likely worker bug" not in roads["detail"]
+    assert "no preflight check turns run_roads not-done" in roads["detail"]
     chan = got[("api_build_channels", "build_channels")]
     assert chan["maybe_timestamped"] == ["build_channels"]
     treat = got[("api_build_treatments", "build_treatments")]
     assert treat["maybe_timestamped"] == ["build_treatments"]
-    assert "only some run-time alternatives" in treat["detail"]
+    jobs_py = (TREE / "wepppy/rq/project_rq.py").read_text("utf-8").splitlines()
+    start = jobs_py.index('def build_treatments_rq(runid, mode="apply"):')
+    enqueue = jobs_py.index("    _queue().enqueue(job_fn, runid)", start)
+    treat_site = f"wepppy/rq/project_rq.py:{enqueue + 1}"
+    assert treat["detail"] == (
+        "build_treatments is stamped on some paths only: a job or function chosen at run "
+        f"time at {treat_site} does not stamp build_treatments"
+    )
+    assert treat_site in treat["evidence"]
+    handler = line_of("wepppy/rq/project_rq.py", "except OSError:")
+    assert chan["detail"].endswith(f"stamped only in the except handler at {handler}")
     dss = got[("api_dss_export", "dss_export")]
     assert "wepppy.export.dss_rq.dss_export_rq is not in the analysed tree" in dss["detail"]
     rerun = got[("api_rerun_ron", "landuse_map")]
@@ -266,7 +278,7 @@ def test_fix_removes_only_safe_and_covered(tree: Path) -> None:
     assert {k for k in left if k[0] != "delete_climate_rq"} == unsafe
     api_text = (tree / API).read_text("utf-8")
     assert f"    # prep.remove_timestamp(TaskEnum.build_climate)  {MARKER}\n" in api_text
-    assert "    prep.remove_timestamp(TaskEnum.build_rusle)\n" in api_text
+    assert "    prep.remove_timestamp(TaskEnum.run_roads)\n" in api_text
     # Nothing removable is left: --check passes, --check --strict still fails (unsafe ones).
     assert migrate(*ENDPOINTS, *WORKERS, "--check", cwd=tree).returncode == 0
     assert migrate(*ENDPOINTS, *WORKERS, "--check", "--strict", cwd=tree).returncode == 1
@@ -324,7 +336,6 @@ def test_worker_side_report_and_rules_check(tmp_path: Path) -> None:
     assert "api_fetch_dem" not in mism
     never = rep["cleared_never_timestamped"]
     assert set(never) == {
-        "build_rusle",
         "dss_export",
         "landuse_map",
         "run_omni_scenarios",
@@ -333,12 +344,13 @@ def test_worker_side_report_and_rules_check(tmp_path: Path) -> None:
     assert never["set_outlet"] == [line_of(API, "remove_timestamp(TaskEnum.set_outlet)")]
     assert rep["timestamped_not_in_rules"] == {}
     text = migrate(*ENDPOINTS, *WORKERS, "--report").stdout
-    assert "Tasks that endpoints clear but no worker timestamps:\n  build_rusle: cleared at" in text
+    assert "Tasks that endpoints clear but no worker timestamps:\n  dss_export: cleared at" in text
     # A rules file that lacks a task the workers stamp: report it, and rules check fails.
     import redisprep
 
     rules = json.loads(Path(redisprep.rules_path()).read_text("utf-8"))
     del rules["tasks"]["run_roads"]
+    del rules["checks"]["roads"]
     for t in rules["tasks"].values():
         t["cascades"] = [c for c in t["cascades"] if c != "run_roads"]
     rules.pop("$schema", None)

@@ -30,6 +30,7 @@ def _annotation_type(text: str) -> str:
     return inner
 
 
+@pytest.mark.no_redis
 def test_rust_declares_every_option_once() -> None:
     names = [n for n, _ in _declared()]
     assert names[0] == "url"
@@ -37,6 +38,7 @@ def test_rust_declares_every_option_once() -> None:
     assert {k for _, k in _declared()} <= {"str", "int", "float", "bool"}
 
 
+@pytest.mark.no_redis
 def test_the_python_wrapper_lists_the_declared_options() -> None:
     sig = inspect.signature(redisprep.configure)
     got = [
@@ -47,6 +49,7 @@ def test_the_python_wrapper_lists_the_declared_options() -> None:
     assert got == _declared()
 
 
+@pytest.mark.no_redis
 def test_the_stub_lists_the_declared_options() -> None:
     tree = ast.parse(STUB.read_text())
     fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "configure")
@@ -83,6 +86,7 @@ def test_the_wrapper_passes_every_option_to_the_core(redis_info: Any, tmp_path: 
         redisprep.configure(redis_info.url)
 
 
+@pytest.mark.no_redis
 def test_the_native_configure_refuses_unknown_and_mistyped_options() -> None:
     before = redisprep.connection_info()
     with pytest.raises(TypeError, match="unexpected keyword argument 'prepdb'"):

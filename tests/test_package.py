@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import importlib.resources
 
+import pytest
+
 import redisprep
+
+pytestmark = pytest.mark.no_redis  # no server: pytest -m no_redis
 
 RULES = "cache_invalidation_rules.json"
 
@@ -18,6 +22,22 @@ def test_py_typed_and_stub_ship() -> None:
     files = importlib.resources.files("redisprep")
     assert files.joinpath("py.typed").is_file()
     assert files.joinpath("_redisprep.pyi").is_file()
+
+
+def test_pytest_plugin_ships_and_is_registered() -> None:
+    """The pytest plugin is a module of the installed package, and pytest finds it
+    through the ``pytest11`` entry point (no conftest needed in a user's suite)."""
+    import importlib.metadata
+
+    files = importlib.resources.files("redisprep")
+    for name in ("__init__.py", "plugin.py", "factories.py"):
+        assert files.joinpath("testing", name).is_file(), name
+    found = [
+        ep.value
+        for ep in importlib.metadata.distribution("redisprep").entry_points
+        if ep.group == "pytest11" and ep.name == "redisprep"
+    ]
+    assert found == ["redisprep.testing.plugin"]
 
 
 def test_packaged_rules_are_the_rules_folder() -> None:

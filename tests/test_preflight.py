@@ -40,13 +40,16 @@ CHECK_NAMES = [
     "rap_ts",
     "openet_ts",
     "wepp",
+    "rusle",
     "observed",
     "debris",
     "watar",
+    "roads",
     "omni_scenarios",
     "run_path_ce",
     "rhem",
     "dss_export",
+    "geneva",
 ]
 
 _INT = re.compile(r"[+-]?[0-9]+")
@@ -86,6 +89,13 @@ def model(h: dict[str, str]) -> dict[str, Any]:
     def after_inputs(task: str) -> bool:
         return all(gt(ts(task), x) for x in (bl, bs, bc, w))
 
+    def after_lsc(task: str) -> bool:
+        return all(gt(ts(task), x) for x in (bl, bs, bc))
+
+    no_w = w in (None, "")  # a gridded run: no WEPP timestamp at all
+    ru, geneva = ts("build_rusle"), ts("run_geneva")
+    has_sbs = h.get("attrs:has_sbs") == "true"
+
     checklist = {
         "sbs_map": h.get("attrs:has_sbs") == "true",
         "channels": "timestamps:build_channels" in h,
@@ -97,14 +107,17 @@ def model(h: dict[str, str]) -> dict[str, Any]:
         "climate": gt(bc, aw),
         "rap_ts": gt(ts("build_rap_ts"), bc),
         "openet_ts": gt(ts("build_openet_ts"), bc),
-        "wepp": gt(w, bl) and gt(w, bs) and gt(w, bc),
+        "wepp": (gt(w, bl) and gt(w, bs) and gt(w, bc)) or (no_w and after_lsc("build_rusle")),
+        "rusle": gt(ru, bc) and (no_w or gt(ru, w)),
         "observed": after_inputs("run_observed"),
         "debris": after_inputs("run_debris"),
         "watar": after_inputs("run_watar"),
+        "roads": gt(ts("run_roads"), w),
         "omni_scenarios": gt(ts("run_omni_scenarios"), w),
         "run_path_ce": gt(ts("run_path_ce"), w),
         "rhem": non_empty("run_rhem"),
         "dss_export": gt(ts("dss_export"), max_of("run_watar", "run_wepp_watershed", "run_wepp")),
+        "geneva": after_lsc("run_geneva") and (not has_sbs or gt(geneva, ts("init_sbs_map"))),
     }
     locks = {
         k.removeprefix("locked:"): v == "true" for k, v in h.items() if k.startswith("locked:")
@@ -141,7 +154,7 @@ TASKS = sorted(
         "build_soils", "build_rangeland_cover", "build_climate", "build_rap_ts",
         "build_openet_ts", "run_wepp_watershed", "run_wepp", "run_observed", "run_debris",
         "run_watar", "run_omni_scenarios", "run_path_ce", "run_rhem", "dss_export",
-        "rmtree", "run_geneva",
+        "rmtree", "run_geneva", "build_rusle", "run_roads", "init_sbs_map",
     }
 )  # fmt: skip
 ODD_VALUES = [
@@ -193,6 +206,7 @@ def test_preflight_matches_the_spec_model(
     assert got == want, h
 
 
+@pytest.mark.no_redis
 def test_model_sanity() -> None:
     """The model itself, on wepppy's own examples of what is an integer."""
     assert [spec_int(v) for v in ["017", "+5", "-5", " 7", "x12", "1_000", "\u0663"]] == [
@@ -273,6 +287,58 @@ CASES: list[tuple[str, str, dict[str, str], bool]] = [
     ("dss_export", "unparseable-ignored",
      {f"{T}dss_export": "9", f"{T}run_watar": "x", f"{T}run_wepp_watershed": "5"}, True),
     ("dss_export", "nothing-to-compare", {f"{T}dss_export": "9"}, False),
+    # wepppy's checklist_test.go (services/preflight2) and issue 27's examples:
+    ("rusle", "newer-than-climate-and-W",
+     {f"{T}build_climate": "100", f"{T}run_wepp_watershed": "200", f"{T}build_rusle": "250",
+      f"{T}build_landuse": "90", f"{T}build_soils": "95", f"{T}abstract_watershed": "80",
+      f"{T}build_channels": "70", f"{T}set_outlet": "75", f"{T}build_subcatchments": "85"}, True),
+    ("rusle", "climate-newer",
+     {f"{T}build_climate": "300", f"{T}run_wepp_watershed": "200", f"{T}build_rusle": "250"},
+     False),
+    ("rusle", "gridded-no-W",
+     {f"{T}build_landuse": "100", f"{T}build_soils": "110", f"{T}build_climate": "120",
+      f"{T}build_rusle": "130"}, True),
+    ("rusle", "older-than-W",
+     {f"{T}build_climate": "100", f"{T}run_wepp": "300", f"{T}build_rusle": "250"}, False),
+    ("rusle", "no-climate", {f"{T}build_rusle": "250"}, False),
+    ("wepp", "gridded-rusle-fresh",
+     {f"{T}build_landuse": "100", f"{T}build_soils": "110", f"{T}build_climate": "120",
+      f"{T}build_rusle": "130"}, True),
+    ("wepp", "gridded-rusle-stale",
+     {f"{T}build_landuse": "100", f"{T}build_soils": "110", f"{T}build_climate": "140",
+      f"{T}build_rusle": "130"}, False),
+    ("wepp", "stale-W-not-rescued-by-rusle",
+     {**BASE_INPUTS, f"{T}run_wepp_watershed": "11", f"{T}build_rusle": "20"}, False),
+    ("roads", "newer-than-W", {f"{T}run_wepp_watershed": "200", f"{T}run_roads": "210"}, True),
+    ("roads", "no-W", {f"{T}run_roads": "210"}, False),
+    ("geneva", "fresh",
+     {f"{T}run_geneva": "400", f"{T}build_landuse": "100", f"{T}build_soils": "200",
+      f"{T}build_climate": "300"}, True),
+    ("geneva", "climate-newer",
+     {f"{T}run_geneva": "250", f"{T}build_landuse": "100", f"{T}build_soils": "200",
+      f"{T}build_climate": "300"}, False),
+    ("geneva", "sbs-map-newer-with-has-sbs",
+     {"attrs:has_sbs": "true", f"{T}run_geneva": "350", f"{T}build_landuse": "100",
+      f"{T}build_soils": "200", f"{T}build_climate": "300", f"{T}init_sbs_map": "360"}, False),
+    ("geneva", "sbs-map-newer-without-has-sbs",
+     {"attrs:has_sbs": "false", f"{T}run_geneva": "350", f"{T}build_landuse": "100",
+      f"{T}build_soils": "200", f"{T}build_climate": "300", f"{T}init_sbs_map": "360"}, True),
+    ("geneva", "has-sbs-is-case-sensitive",
+     {"attrs:has_sbs": "True", f"{T}run_geneva": "350", f"{T}build_landuse": "100",
+      f"{T}build_soils": "200", f"{T}build_climate": "300", f"{T}init_sbs_map": "360"}, True),
+    ("geneva", "has-sbs-older-sbs-map",
+     {"attrs:has_sbs": "true", f"{T}run_geneva": "350", f"{T}build_landuse": "100",
+      f"{T}build_soils": "200", f"{T}build_climate": "300", f"{T}init_sbs_map": "340"}, True),
+    ("geneva", "has-sbs-missing-sbs-map",
+     {"attrs:has_sbs": "true", f"{T}run_geneva": "350", f"{T}build_landuse": "100",
+      f"{T}build_soils": "200", f"{T}build_climate": "300"}, False),
+    ("geneva", "missing-run-geneva",
+     {f"{T}build_landuse": "100", f"{T}build_soils": "200", f"{T}build_climate": "300"}, False),
+    ("geneva", "missing-soils",
+     {f"{T}run_geneva": "400", f"{T}build_landuse": "100", f"{T}build_climate": "300"}, False),
+    ("geneva", "no-has-sbs-no-sbs-map",
+     {f"{T}run_geneva": "400", f"{T}build_landuse": "100", f"{T}build_soils": "200",
+      f"{T}build_climate": "300", f"{T}init_sbs_map": "999"}, True),
 ]  # fmt: skip
 
 
@@ -288,6 +354,7 @@ def test_check_edge_cases(
     assert prep.preflight()["checklist"][check] is expected
 
 
+@pytest.mark.no_redis
 def test_every_check_has_table_cases() -> None:
     seen = {(c, e) for c, _, _, e in CASES}
     assert {c for c, _ in seen} == set(CHECK_NAMES)
@@ -356,6 +423,7 @@ def _groups_used(doc: dict[str, Any], named: set[str]) -> set[str]:
     return out
 
 
+@pytest.mark.no_redis
 @settings(max_examples=300, deadline=None)
 @given(h=prep_hashes())
 def test_explain_checks_is_the_evaluators_explanation(h: dict[str, str]) -> None:
@@ -374,6 +442,7 @@ def test_explain_checks_is_the_evaluators_explanation(h: dict[str, str]) -> None
     assert groups == {g: RULES_DOC["groups"][g] for g in groups}
 
 
+@pytest.mark.no_redis
 def test_explain_checks_names_tasks_and_nested_groups() -> None:
     groups = {**RULES_DOC["groups"], "late": {"max": ["@W", "run_debris"]}}
     checks = {
@@ -532,6 +601,7 @@ CHECK_ERRORS: dict[str, tuple[str, str, str]] = {
 }
 
 
+@pytest.mark.no_redis
 @pytest.mark.parametrize("case", list(CHECK_ERRORS))
 def test_checks_section_errors_have_paths(case: str) -> None:
     text, path, message = CHECK_ERRORS[case]
@@ -540,6 +610,7 @@ def test_checks_section_errors_have_paths(case: str) -> None:
     assert any(p == path and message in m for p, m in info.value.issues), info.value.issues
 
 
+@pytest.mark.no_redis
 def test_group_cycles_are_named() -> None:
     groups = {
         **RULES_DOC["groups"],

@@ -1,7 +1,8 @@
 """redisprep: a byte-compatible drop-in for wepppy's ``RedisPrep`` whose
 ``timestamp()`` also invalidates dependent controller caches, with a Rust core.
 
-    from redisprep import RedisPrep, TaskEnum
+    from redisprep import RedisPrep, set_task_enum
+    set_task_enum(TaskEnum)                  # the application's own task list, once
     prep = RedisPrep.getInstance(wd)
     prep.timestamp(TaskEnum.build_climate)   # records + invalidates, one round trip
 """
@@ -40,7 +41,7 @@ from .errors import (
     UnknownControllerError,
 )
 from .prep import RedisPrep
-from .task import TaskEnum
+from .task import TaskEnum, set_task_enum, task_enum
 
 __all__ = [
     "CheckExplanation",
@@ -73,7 +74,9 @@ __all__ = [
     "rules_path",
     "set_rules_path",
     "set_run_resolver",
+    "set_task_enum",
     "stats",
+    "task_enum",
 ]
 
 

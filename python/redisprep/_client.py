@@ -30,6 +30,12 @@ def url_with_db(url: str, db: int) -> str:
     return urllib.parse.urlunsplit(parts._replace(path=f"/{db}"))
 
 
+def userinfo(username: str, password: str) -> str:
+    """``user:password@`` for a URL (``:password@`` without a user), percent-encoded."""
+    quote = urllib.parse.quote
+    return f"{quote(username, safe='')}:{quote(password, safe='')}@"
+
+
 def from_params(
     params: ConnectionParams, decode_responses: bool = True, db: Optional[int] = None
 ) -> Any:

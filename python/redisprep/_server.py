@@ -5,7 +5,6 @@ instance. Installs nothing: when ``redis-server`` is not on ``PATH`` it raises
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -16,10 +15,23 @@ from typing import Any, Optional
 
 import redis
 
+from ._client import userinfo
 from .errors import RedisPrepError
 
 # stop_process is the package's own (the demo's worker), not re-exported for the tests.
-__all__ = ["RedisServer", "RedisServerError", "free_port", "redis_server_binary", "server_from_env"]
+__all__ = [
+    "DEFAULT_EXECUTABLE",
+    "RedisServer",
+    "RedisServerError",
+    "free_port",
+    "redis_server_binary",
+    "userinfo",
+]
+
+#: The server executable when none is chosen (``valkey-server`` works too). The
+#: pytest plugin's ``--redisprep-server-exec`` / ini ``redisprep_server_exec`` is
+#: the one place a test session chooses another (``RedisServer.executable``).
+DEFAULT_EXECUTABLE = "redis-server"
 
 
 class RedisServerError(RedisPrepError, RuntimeError):
@@ -45,21 +57,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def redis_server_binary() -> str:
-    """The ``redis-server`` executable on ``PATH``."""
-    path = shutil.which("redis-server")
+def redis_server_binary(executable: Optional[str] = None) -> str:
+    """The server executable (a name on ``PATH`` or a path; default ``redis-server``)."""
+    name = executable or DEFAULT_EXECUTABLE
+    path = shutil.which(name)
     if path is None:
         raise RedisServerError(
-            "redis-server is not installed: run script/setup "
+            f"{name} is not installed: run script/setup "
             "(or `apt-get install redis-server`), or pass a Redis URL instead"
         )
     return path
-
-
-def server_from_env() -> Optional[str]:
-    """``REDIS_URL`` when set and non-empty (use that server instead of a private one)."""
-    url = os.environ.get("REDIS_URL")
-    return url or None
 
 
 class RedisServer:
@@ -76,8 +83,13 @@ class RedisServer:
         port: Optional[int] = None,
         extra_args: Optional[list[str]] = None,
         new_session: bool = False,
+        executable: Optional[str] = None,
+        password: Optional[str] = None,
     ) -> None:
         self.port = port or free_port()
+        self.password = password
+        if executable is not None:
+            self.executable = executable
         self.new_session = new_session
         self.host = "127.0.0.1"
         self.extra_args = list(extra_args or [])
@@ -86,10 +98,17 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://{self.host}:{self.port}/0"
+        return self.url_as("", self.password) if self.password else self.url_as()
+
+    def url_as(self, username: str = "", password: Optional[str] = None, db: int = 0) -> str:
+        """``redis://[user:password@]host:port/db`` (``username=""``: the default user)."""
+        auth = "" if password is None else userinfo(username, password)
+        return f"redis://{auth}{self.host}:{self.port}/{db}"
 
     def client(self, db: int = 0, **kw: Any) -> redis.Redis:
         """A ``decode_responses=True`` client on database ``db``."""
+        if self.password is not None:
+            kw.setdefault("password", self.password)
         return redis.Redis(host=self.host, port=self.port, db=db, decode_responses=True, **kw)
 
     def log_tail(self, chars: int = 2000) -> str:
@@ -100,7 +119,7 @@ class RedisServer:
 
     def start(self, timeout: float = 10.0) -> RedisServer:
         args = [
-            redis_server_binary(),
+            redis_server_binary(self.executable),
             "--port",
             str(self.port),
             "--bind",
@@ -113,6 +132,11 @@ class RedisServer:
             str(self.dir),
             "--enable-debug-command",
             "local",
+            *(
+                ["--requirepass", self.password, "--masterauth", self.password]
+                if self.password
+                else []
+            ),
             *self.extra_args,
         ]
         with open(self.dir / "redis.log", "ab") as log:
@@ -122,14 +146,14 @@ class RedisServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RedisServerError(f"redis-server exited: {self.log_tail()}")
+                raise RedisServerError(f"{self.executable} exited: {self.log_tail()}")
             try:
                 with self.client(socket_timeout=0.5) as probe:  # closed: no socket left to GC
                     if probe.ping():
                         return self
             except redis.exceptions.RedisError:
                 time.sleep(0.02)
-        raise RedisServerError(f"redis-server on port {self.port} did not start")
+        raise RedisServerError(f"{self.executable} on port {self.port} did not start")
 
     def stop(self) -> None:
         if self.proc is not None:

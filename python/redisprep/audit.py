@@ -15,7 +15,7 @@ the audit looks at exactly the keys invalidation deletes. It never uses
 patterns (standalone only: the cluster layout does not support them).
 :func:`fix` deletes stale and orphan entries, atomically per run, and only if
 their value is still the one the audit read. The command line is in
-:mod:`redisprep._audit_cli` (``python -m redisprep audit``).
+:mod:`redisprep.cli.audit` (``python -m redisprep audit``).
 """
 
 from __future__ import annotations

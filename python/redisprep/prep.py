@@ -8,7 +8,7 @@ from typing import Any, Optional
 from . import _client
 from ._redisprep import PrepCore
 from .config import resolve_wd
-from .task import TaskEnum
+from .task import task_enum
 
 __all__ = ["RedisPrep"]
 
@@ -71,12 +71,14 @@ class RedisPrep(PrepCore):
         return (_restore, (type(self), self.__getstate__()))
 
     def remove_all_timestamp(self) -> None:
-        """Delete ``timestamps:<task>`` for every TaskEnum member (others stay), then dump."""
-        self._remove_fields([f"timestamps:{task}" for task in TaskEnum])
+        """Delete ``timestamps:<task>`` for every member of the task list (others stay), then
+        dump. The task list is the bundled ``TaskEnum`` or the one given to ``set_task_enum``."""
+        self._remove_fields([f"timestamps:{task}" for task in task_enum()])
 
     def timestamps_report(self) -> str:
-        """``RedisPrep Timestamps (<run_id>):`` then ``  <task>: <raw value or None>`` per task."""
-        tasks = list(TaskEnum)
+        """``RedisPrep Timestamps (<run_id>):`` then ``  <task>: <raw value or None>`` per
+        member of the task list, in its order (``set_task_enum``; default ``TaskEnum``)."""
+        tasks = list(task_enum())
         values = self._hmget([f"timestamps:{task}" for task in tasks])
         lines = [f"RedisPrep Timestamps ({self.run_id}):"]
         lines.extend(f"  {task}: {value}" for task, value in zip(tasks, values))

@@ -1,10 +1,17 @@
-"""``TaskEnum``: identical to wepppy's (names, values, order, labels, emojis)."""
+"""The task list: the bundled ``TaskEnum`` (a copy of wepppy's: names, values,
+order, labels, emojis) and the application's own enum installed with
+:func:`set_task_enum`, which every task list of redisprep follows."""
 
 from __future__ import annotations
 
+import os
+import threading
 from enum import Enum
+from typing import Optional
 
-__all__ = ["TaskEnum"]
+from .errors import ConfigError, InvalidKeyError
+
+__all__ = ["TaskEnum", "set_task_enum", "task_emoji", "task_enum", "task_label"]
 
 
 class TaskEnum(Enum):
@@ -42,6 +49,7 @@ class TaskEnum(Enum):
     build_rusle = "build_rusle"
     set_readonly = "set_readonly"
     run_path_cost_effective = "run_path_ce"
+    run_geneva = "run_geneva"
 
     def __str__(self) -> str:
         return str(self.value).replace("TaskEnum.", "")
@@ -91,6 +99,7 @@ _LABELS: dict[str, str] = {
     "build_rusle": "Build RUSLE",
     "set_readonly": "Set Readonly",
     "run_path_cost_effective": "Run PATH Cost-Effective",
+    "run_geneva": "Run Geneva",
 }
 
 _EMOJIS: dict[str, str] = {
@@ -126,4 +135,80 @@ _EMOJIS: dict[str, str] = {
     "build_rusle": "\U0001f531",
     "set_readonly": "\U0001f512",
     "run_path_cost_effective": "\U0001f9ee",
+    "run_geneva": "\U0001f408",
 }
+_BY_VALUE: dict[str, TaskEnum] = {str(m): m for m in TaskEnum}
+
+# -- the application's task list ---------------------------------------------------
+
+_lock = threading.Lock()
+_app_enum: Optional[type[Enum]] = None
+
+
+def _reset_lock_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # a fork while another thread held it must not deadlock
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_lock_in_child)
+
+
+def _validate(enum_cls: object) -> type[Enum]:
+    if not (isinstance(enum_cls, type) and issubclass(enum_cls, Enum)):
+        raise InvalidKeyError(f"set_task_enum() takes an Enum class, not {enum_cls!r}")
+    members = list(enum_cls)
+    if not members:
+        raise ConfigError(f"{enum_cls.__name__} has no members")
+    for m in members:
+        text = str(m)
+        if not text or text != str(m.value):
+            raise ConfigError(
+                f"{enum_cls.__name__}.{m.name}: str() gives {text!r}, not the task value "
+                f"{str(m.value)!r} (define __str__ to return self.value, as wepppy's TaskEnum does)"
+            )
+    return enum_cls
+
+
+def set_task_enum(enum_cls: Optional[type[Enum]]) -> None:
+    """Make the application's own task ``Enum`` (wepppy: ``wepppy.nodb.redis_prep.TaskEnum``)
+    redisprep's task list, for this process and the processes it forks.
+
+    ``timestamps_report()`` lists its members in its order, ``remove_all_timestamp()``
+    clears theirs, and the status page and the command line list them. Each member's
+    ``str()`` must be its value (the ``timestamps:<task>`` field). ``None`` restores
+    the bundled :class:`TaskEnum`. Raises ``InvalidKeyError`` (a ``TypeError``) for
+    anything but an ``Enum`` class, ``ConfigError`` (a ``ValueError``) for an empty
+    enum or a member whose ``str()`` is not its value; the previous list stays.
+    """
+    checked = None if enum_cls is None else _validate(enum_cls)
+    global _app_enum
+    with _lock:
+        _app_enum = checked
+
+
+def task_enum() -> type[Enum]:
+    """The task list in force: the enum given to :func:`set_task_enum`, else :class:`TaskEnum`."""
+    with _lock:
+        app = _app_enum
+    return TaskEnum if app is None else app
+
+
+def task_label(task: Enum) -> str:
+    """``task.label()`` when the member has one, else the bundled label of its value,
+    else the value."""
+    label = getattr(task, "label", None)
+    if callable(label):
+        return str(label())
+    bundled = _BY_VALUE.get(str(task))
+    return bundled.label() if bundled is not None else str(task)
+
+
+def task_emoji(task: Enum) -> str:
+    """``task.emoji()`` when the member has one, else the bundled emoji of its value,
+    else ``""``."""
+    emoji = getattr(task, "emoji", None)
+    if callable(emoji):
+        return str(emoji())
+    bundled = _BY_VALUE.get(str(task))
+    return bundled.emoji() if bundled is not None else ""

@@ -126,10 +126,26 @@ impl PyRules {
         self.inner.tasks.iter().map(|t| t.name.clone()).collect()
     }
 
+    /// Tasks marked `"legacy": true` (timestamps only older runs carry), in file order.
+    #[getter]
+    fn legacy_tasks(&self) -> Vec<String> {
+        let tasks = self.inner.tasks.iter();
+        tasks.filter(|t| t.legacy).map(|t| t.name.clone()).collect()
+    }
+
     /// Check names, in file order.
     #[getter]
     fn checks(&self) -> Vec<String> {
         self.inner.checks.iter().map(|c| c.0.clone()).collect()
+    }
+
+    /// `{check: [task, ...]}`: every task each check reads (through groups), in order.
+    fn check_tasks(&self) -> Vec<(String, Vec<String>)> {
+        let r = &self.inner;
+        r.checks
+            .iter()
+            .map(|(name, c)| (name.clone(), r.tasks_read(c)))
+            .collect()
     }
 
     /// The controllers `task` makes stale (its own and via cascades).

@@ -15,16 +15,6 @@ use super::validate::{check_keys, is_name, key_path, kind, Ctx};
 /// Deepest nesting of `all` / `any` / `not` accepted.
 const MAX_DEPTH: usize = 32;
 
-const CHECK_PRIMITIVES: [&str; 7] = [
-    "exists",
-    "non_empty",
-    "equals",
-    "newer",
-    "all",
-    "any",
-    "not",
-];
-
 fn parse_operand(
     ctx: &mut Ctx,
     path: &str,
@@ -98,6 +88,27 @@ fn field_name(ctx: &mut Ctx, path: &str, v: &Value) -> Option<String> {
     }
 }
 
+/// The grammar's primitives; a check object holds exactly one of them.
+const CHECK_PRIMITIVES: [&str; 9] = [
+    "exists",
+    "non_empty",
+    "equals",
+    "newer",
+    "present",
+    "all",
+    "any",
+    "not",
+    "when",
+];
+
+/// What every per-primitive parser needs: the issue sink, the groups an
+/// operand may name, and how deep the check is nested.
+struct At<'a> {
+    ctx: &'a mut Ctx,
+    groups: &'a HashSet<String>,
+    depth: usize,
+}
+
 fn parse_check(
     ctx: &mut Ctx,
     path: &str,
@@ -113,116 +124,161 @@ fn parse_check(
         ctx.err(path, format!("expected a check object, got {}", kind(v)));
         return None;
     };
+    let prim = single_primitive(ctx, path, obj)?;
+    let allowed: &[&str] = match prim {
+        "newer" => &["newer", "than_all", "than_any"],
+        "when" => &["when", "then"],
+        _ => &[prim],
+    };
+    check_keys(ctx, path, obj, allowed);
+    let body = obj.get(prim)?;
+    let p = key_path(path, prim);
+    let mut at = At { ctx, groups, depth };
+    match prim {
+        "exists" => field_name(at.ctx, &p, body).map(Check::Exists),
+        "non_empty" => field_name(at.ctx, &p, body).map(Check::NonEmpty),
+        "equals" => parse_equals(at.ctx, &p, body),
+        "newer" => parse_newer(&mut at, path, obj),
+        "present" => parse_operand(at.ctx, &p, body, groups).map(Check::Present),
+        "all" | "any" => parse_list(&mut at, &p, body, prim == "all"),
+        "when" => parse_when(&mut at, path, obj),
+        _ => parse_check(at.ctx, &p, body, groups, depth + 1).map(|c| Check::Not(Box::new(c))),
+    }
+}
+
+/// The one primitive key of a check object, or an issue.
+fn single_primitive<'v>(
+    ctx: &mut Ctx,
+    path: &str,
+    obj: &'v serde_json::Map<String, Value>,
+) -> Option<&'v str> {
     let prims: Vec<&str> = obj
         .keys()
         .map(String::as_str)
         .filter(|k| CHECK_PRIMITIVES.contains(k))
         .collect();
-    let [prim] = prims[..] else {
+    if let [prim] = prims[..] {
+        return Some(prim);
+    }
+    ctx.err(
+        path,
+        format!(
+            "a check has exactly one of: {} (found {})",
+            CHECK_PRIMITIVES.join(", "),
+            prims.len()
+        ),
+    );
+    if prims.is_empty() {
+        for k in obj.keys() {
+            ctx.err(key_path(path, k), format!("unknown check primitive {k:?}"));
+        }
+    }
+    None
+}
+
+/// `{"equals": {"field": ..., "value": ...}}`.
+fn parse_equals(ctx: &mut Ctx, p: &str, body: &Value) -> Option<Check> {
+    let Value::Object(eq) = body else {
         ctx.err(
-            path,
+            p,
             format!(
-                "a check has exactly one of: {} (found {})",
-                CHECK_PRIMITIVES.join(", "),
-                prims.len()
+                "expected {{\"field\": ..., \"value\": ...}}, got {}",
+                kind(body)
             ),
         );
-        if prims.is_empty() {
-            for k in obj.keys() {
-                ctx.err(key_path(path, k), format!("unknown check primitive {k:?}"));
-            }
-        }
         return None;
     };
-    let allowed: &[&str] = if prim == "newer" {
-        &["newer", "than_all", "than_any"]
-    } else {
-        &[prim]
+    check_keys(ctx, p, eq, &["field", "value"]);
+    let field = eq
+        .get("field")
+        .and_then(|f| field_name(ctx, &format!("{p}.field"), f));
+    let value = match eq.get("value") {
+        Some(Value::String(s)) => Some(s.clone()),
+        other => {
+            ctx.err(
+                format!("{p}.value"),
+                format!("expected a string, got {}", other.map_or("nothing", kind)),
+            );
+            None
+        }
     };
-    check_keys(ctx, path, obj, allowed);
-    let body = obj.get(prim)?;
-    let p = key_path(path, prim);
-    match prim {
-        "exists" => field_name(ctx, &p, body).map(Check::Exists),
-        "non_empty" => field_name(ctx, &p, body).map(Check::NonEmpty),
-        "equals" => {
-            let Value::Object(eq) = body else {
-                ctx.err(
-                    &p,
-                    format!(
-                        "expected {{\"field\": ..., \"value\": ...}}, got {}",
-                        kind(body)
-                    ),
-                );
-                return None;
-            };
-            check_keys(ctx, &p, eq, &["field", "value"]);
-            let field = eq
-                .get("field")
-                .and_then(|f| field_name(ctx, &format!("{p}.field"), f));
-            let value = match eq.get("value") {
-                Some(Value::String(s)) => Some(s.clone()),
-                other => {
-                    ctx.err(
-                        format!("{p}.value"),
-                        format!("expected a string, got {}", other.map_or("nothing", kind)),
-                    );
-                    None
-                }
-            };
-            Some(Check::Equals {
-                field: field?,
-                value: value?,
-            })
+    Some(Check::Equals {
+        field: field?,
+        value: value?,
+    })
+}
+
+/// `{"newer": operand, "than_all" | "than_any": [operand...]}`.
+fn parse_newer(at: &mut At, path: &str, obj: &serde_json::Map<String, Value>) -> Option<Check> {
+    let subject = obj
+        .get("newer")
+        .and_then(|b| parse_operand(at.ctx, &key_path(path, "newer"), b, at.groups));
+    let (all, list_key) = match (obj.get("than_all"), obj.get("than_any")) {
+        (Some(_), None) => (true, "than_all"),
+        (None, Some(_)) => (false, "than_any"),
+        _ => {
+            at.ctx.err(
+                path,
+                "\"newer\" needs exactly one of \"than_all\" or \"than_any\"",
+            );
+            return None;
         }
-        "newer" => {
-            let subject = parse_operand(ctx, &p, body, groups);
-            let (all, list_key) = match (obj.get("than_all"), obj.get("than_any")) {
-                (Some(_), None) => (true, "than_all"),
-                (None, Some(_)) => (false, "than_any"),
-                _ => {
-                    ctx.err(
-                        path,
-                        "\"newer\" needs exactly one of \"than_all\" or \"than_any\"",
-                    );
-                    return None;
-                }
-            };
-            let others = parse_operands(ctx, &key_path(path, list_key), obj.get(list_key), groups);
-            Some(Check::Newer {
-                subject: subject?,
-                others,
-                all,
-            })
-        }
-        "all" | "any" => {
-            let Value::Array(items) = body else {
-                ctx.err(
-                    &p,
-                    format!("expected an array of checks, got {}", kind(body)),
-                );
-                return None;
-            };
-            if items.is_empty() {
-                ctx.err(&p, "expected a non-empty array of checks");
-                return None;
-            }
-            let parsed: Vec<Option<Check>> = items
-                .iter()
-                .enumerate()
-                .map(|(i, it)| parse_check(ctx, &format!("{p}[{i}]"), it, groups, depth + 1))
-                .collect();
-            let parsed: Option<Vec<Check>> = parsed.into_iter().collect();
-            parsed.map(|c| {
-                if prim == "all" {
-                    Check::All(c)
-                } else {
-                    Check::Any(c)
-                }
-            })
-        }
-        _ => parse_check(ctx, &p, body, groups, depth + 1).map(|c| Check::Not(Box::new(c))),
+    };
+    let others = parse_operands(
+        at.ctx,
+        &key_path(path, list_key),
+        obj.get(list_key),
+        at.groups,
+    );
+    Some(Check::Newer {
+        subject: subject?,
+        others,
+        all,
+    })
+}
+
+/// `{"all": [check...]}` / `{"any": [check...]}`.
+fn parse_list(at: &mut At, p: &str, body: &Value, all: bool) -> Option<Check> {
+    let Value::Array(items) = body else {
+        at.ctx.err(
+            p,
+            format!("expected an array of checks, got {}", kind(body)),
+        );
+        return None;
+    };
+    if items.is_empty() {
+        at.ctx.err(p, "expected a non-empty array of checks");
+        return None;
     }
+    let parsed: Vec<Option<Check>> = items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| parse_check(at.ctx, &format!("{p}[{i}]"), it, at.groups, at.depth + 1))
+        .collect();
+    let parsed: Option<Vec<Check>> = parsed.into_iter().collect();
+    parsed.map(|c| if all { Check::All(c) } else { Check::Any(c) })
+}
+
+/// `{"when": check, "then": check}`: `then` applies only while `when` holds.
+fn parse_when(at: &mut At, path: &str, obj: &serde_json::Map<String, Value>) -> Option<Check> {
+    let when = obj
+        .get("when")
+        .and_then(|b| parse_check(at.ctx, &key_path(path, "when"), b, at.groups, at.depth + 1));
+    let Some(then_body) = obj.get("then") else {
+        at.ctx.err(path, "\"when\" needs a \"then\" check");
+        return None;
+    };
+    let then = parse_check(
+        at.ctx,
+        &key_path(path, "then"),
+        then_body,
+        at.groups,
+        at.depth + 1,
+    );
+    Some(Check::When {
+        when: Box::new(when?),
+        then: Box::new(then?),
+    })
 }
 
 /// Parse `groups` (optional); reports group cycles. Returns the groups in
@@ -344,6 +400,8 @@ fn spec_check(c: &Check) -> Value {
         Check::All(cs) => json!(["all", cs.iter().map(spec_check).collect::<Vec<_>>()]),
         Check::Any(cs) => json!(["any", cs.iter().map(spec_check).collect::<Vec<_>>()]),
         Check::Not(inner) => json!(["not", spec_check(inner)]),
+        Check::Present(op) => json!(["present", spec_operand(op)]),
+        Check::When { when, then } => json!(["when", spec_check(when), spec_check(then)]),
     }
 }
 
@@ -419,9 +477,51 @@ mod tests {
             [
                 "checks.flag.equals.field: expected a hash field name, got a string",
                 "checks.flag.equals.value: expected a string, got a number",
-                "checks.two: a check has exactly one of: exists, non_empty, equals, newer, all, any, not (found 2)",
+                "checks.two: a check has exactly one of: exists, non_empty, equals, newer, present, all, any, not, when (found 2)",
                 "checks.empty.any: expected a non-empty array of checks",
                 "checks.deep.than_all: expected a non-empty array",
+            ]
+        );
+    }
+
+    #[test]
+    fn present_and_when_compile_and_need_their_parts() {
+        let text = SMALL.replace(
+            r#""flag": {"equals": {"field": "attrs:has_sbs", "value": "true"}}"#,
+            r#""flag": {"when": {"present": "@outer"}, "then": {"newer": "a", "than_all": ["x"]}}"#,
+        );
+        let r = load::from_str(&text, "t").unwrap();
+        let spec: Value = serde_json::from_str(&r.checks_spec).unwrap();
+        assert_eq!(
+            spec["checks"][3],
+            json!([
+                "flag",
+                [
+                    "when",
+                    ["present", ["g", "outer"]],
+                    ["newer", ["t", "a"], [["t", "x"]], true]
+                ]
+            ])
+        );
+        let bad = SMALL.replace(
+            r#""flag": {"equals": {"field": "attrs:has_sbs", "value": "true"}}"#,
+            r#""flag": {"when": {"present": "zz"}}, "p": {"present": "@nope"},
+               "t": {"then": {"exists": "f"}}, "w": {"when": {"exists": "f"}, "then": {}, "x": 1}"#,
+        );
+        let Err(crate::errors::CoreError::Rules { issues, .. }) = load::from_str(&bad, "t") else {
+            panic!("accepted")
+        };
+        let got: Vec<String> = issues.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            got,
+            [
+                "checks.flag.when.present: unknown task \"zz\" (not defined under \"tasks\")",
+                "checks.flag: \"when\" needs a \"then\" check",
+                "checks.p.present: unknown group \"@nope\"",
+                "checks.t: a check has exactly one of: exists, non_empty, equals, newer, present, all, any, not, when (found 0)",
+                "checks.t.then: unknown check primitive \"then\"",
+                "checks.w.x: unknown key \"x\" (allowed: when, then)",
+                "checks.w.then: a check has exactly one of: exists, non_empty, equals, newer, present, all, any, not, when (found 0)",
             ]
         );
     }

@@ -129,6 +129,7 @@ mod tests {
             invalidates: invalidates.iter().map(|s| s.to_string()).collect(),
             cascades: cascades.iter().map(|s| s.to_string()).collect(),
             description: None,
+            legacy: false,
             closure: Vec::new(),
             closure_names: Vec::new(),
         }

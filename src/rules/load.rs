@@ -144,6 +144,107 @@ fn parse_controllers(ctx: &mut Ctx, v: Option<&Value>) -> Vec<Controller> {
         .collect()
 }
 
+/// A task's `invalidates`: names of defined controllers.
+fn parse_invalidates(
+    ctx: &mut Ctx,
+    path: &str,
+    obj: &Map<String, Value>,
+    controllers: &HashMap<String, usize>,
+) -> Vec<String> {
+    let invalidates = string_list(
+        ctx,
+        &format!("{path}.invalidates"),
+        obj.get("invalidates"),
+        true,
+    );
+    for (i, c) in invalidates.iter().enumerate() {
+        if !controllers.contains_key(c) {
+            ctx.err(
+                format!("{path}.invalidates[{i}]"),
+                format!("unknown controller {c:?}"),
+            );
+        }
+    }
+    invalidates
+}
+
+/// A task's `cascades`: other tasks of the file (`tasks`).
+fn parse_cascades(
+    ctx: &mut Ctx,
+    path: &str,
+    name: &str,
+    obj: &Map<String, Value>,
+    tasks: &Map<String, Value>,
+) -> Vec<String> {
+    let cascades = string_list(ctx, &format!("{path}.cascades"), obj.get("cascades"), false);
+    for (i, t) in cascades.iter().enumerate() {
+        if !tasks.contains_key(t) {
+            ctx.err(
+                format!("{path}.cascades[{i}]"),
+                format!("unknown task {t:?}"),
+            );
+        } else if t == name {
+            ctx.err(
+                format!("{path}.cascades[{i}]"),
+                format!("task {t:?} cascades to itself"),
+            );
+        }
+    }
+    cascades
+}
+
+/// A task's `legacy` flag: a boolean, false when left out.
+fn parse_legacy(ctx: &mut Ctx, path: &str, obj: &Map<String, Value>) -> bool {
+    match obj.get("legacy") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            ctx.err(
+                format!("{path}.legacy"),
+                format!("expected true or false, got {}", kind(other)),
+            );
+            false
+        }
+    }
+}
+
+/// One entry of `tasks`, or `None` (the problems are in `ctx`).
+fn parse_task(
+    ctx: &mut Ctx,
+    (name, body): (&String, &Value),
+    tasks: &Map<String, Value>,
+    controllers: &HashMap<String, usize>,
+) -> Option<TaskRule> {
+    let path = key_path("tasks", name);
+    if !is_name(name) {
+        ctx.err(&path, "task names use letters, digits, '_', '-' and '.'");
+        return None;
+    }
+    let Value::Object(obj) = body else {
+        ctx.err(&path, format!("expected an object, got {}", kind(body)));
+        return None;
+    };
+    check_keys(
+        ctx,
+        &path,
+        obj,
+        &["invalidates", "cascades", "description", "legacy"],
+    );
+    let invalidates = parse_invalidates(ctx, &path, obj, controllers);
+    let cascades = parse_cascades(ctx, &path, name, obj, tasks);
+    let description = opt_string(ctx, &path, obj, "description");
+    let legacy = parse_legacy(ctx, &path, obj);
+    Some(TaskRule {
+        name: name.clone(),
+        invalidates,
+        cascades,
+        description,
+        legacy,
+        closure: Vec::new(),
+        closure_names: Vec::new(),
+    })
+}
+
 fn parse_tasks(
     ctx: &mut Ctx,
     v: Option<&Value>,
@@ -157,57 +258,9 @@ fn parse_tasks(
         ctx.err("tasks", format!("expected an object, got {}", kind(v)));
         return Vec::new();
     };
-    let mut out = Vec::new();
-    for (name, body) in map {
-        let path = key_path("tasks", name);
-        if !is_name(name) {
-            ctx.err(&path, "task names use letters, digits, '_', '-' and '.'");
-            continue;
-        }
-        let Value::Object(obj) = body else {
-            ctx.err(&path, format!("expected an object, got {}", kind(body)));
-            continue;
-        };
-        check_keys(ctx, &path, obj, &["invalidates", "cascades", "description"]);
-        let invalidates = string_list(
-            ctx,
-            &format!("{path}.invalidates"),
-            obj.get("invalidates"),
-            true,
-        );
-        for (i, c) in invalidates.iter().enumerate() {
-            if !controllers.contains_key(c) {
-                ctx.err(
-                    format!("{path}.invalidates[{i}]"),
-                    format!("unknown controller {c:?}"),
-                );
-            }
-        }
-        let cascades = string_list(ctx, &format!("{path}.cascades"), obj.get("cascades"), false);
-        for (i, t) in cascades.iter().enumerate() {
-            if !map.contains_key(t) {
-                ctx.err(
-                    format!("{path}.cascades[{i}]"),
-                    format!("unknown task {t:?}"),
-                );
-            } else if t == name {
-                ctx.err(
-                    format!("{path}.cascades[{i}]"),
-                    format!("task {t:?} cascades to itself"),
-                );
-            }
-        }
-        let description = opt_string(ctx, &path, obj, "description");
-        out.push(TaskRule {
-            name: name.clone(),
-            invalidates,
-            cascades,
-            description,
-            closure: Vec::new(),
-            closure_names: Vec::new(),
-        });
-    }
-    out
+    map.iter()
+        .filter_map(|entry| parse_task(ctx, entry, map, controllers))
+        .collect()
 }
 
 /// One problem that stops loading at once (size, JSON syntax, top-level shape).

@@ -205,7 +205,19 @@ mod tests {
         assert!(r
             .controllers_for("build_climate")
             .contains(&"climate".to_string()));
-        assert_eq!(r.checks.len(), 18);
+        assert_eq!(r.checks.len(), 21);
+        for input in [
+            "build_landuse",
+            "build_soils",
+            "build_climate",
+            "init_sbs_map",
+        ] {
+            assert!(
+                r.controllers_for(input).contains(&"geneva".to_string()),
+                "{input} makes geneva stale"
+            );
+        }
+        assert_eq!(r.controllers_for("run_geneva"), ["geneva"]);
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub struct TaskRule {
     pub invalidates: Vec<String>,
     pub cascades: Vec<String>,
     pub description: Option<String>,
+    /// A timestamp only older runs carry (the application's task enum no longer
+    /// has it); `rules check --task-enum` does not report it as stray.
+    pub legacy: bool,
     /// Every controller made stale, in a stable order, each once.
     pub closure: Vec<Reason>,
     /// `closure` as controller names.
@@ -103,9 +106,18 @@ pub enum Check {
         others: Vec<Operand>,
         all: bool,
     },
+    /// The operand has a value: a task's timestamp field is non-empty; a
+    /// `first_present` group has a present member; a `max` group has a
+    /// member that parses as an integer.
+    Present(Operand),
     All(Vec<Check>),
     Any(Vec<Check>),
     Not(Box<Check>),
+    /// `when` implies `then`: true when `when` is false, else `then`.
+    When {
+        when: Box<Check>,
+        then: Box<Check>,
+    },
 }
 
 /// A loaded, validated rules file.
@@ -247,12 +259,70 @@ impl Rules {
     /// `all` / `any`; the negated check's). `None` when it reads no timestamp.
     pub fn check_task<'a>(&'a self, check: &'a Check) -> Option<&'a str> {
         match check {
-            Check::Newer { subject, .. } => self.operand_task(subject, 0),
+            Check::Newer { subject, .. } | Check::Present(subject) => self.operand_task(subject, 0),
+            Check::When { when, then } => self.check_task(then).or_else(|| self.check_task(when)),
             Check::Exists(f) | Check::NonEmpty(f) | Check::Equals { field: f, .. } => {
                 f.strip_prefix("timestamps:")
             }
             Check::All(cs) | Check::Any(cs) => cs.iter().find_map(|c| self.check_task(c)),
             Check::Not(inner) => self.check_task(inner),
+        }
+    }
+
+    /// Every task a check reads, in first-seen order: its operands (a group's
+    /// through its members, recursively) and the `timestamps:<task>` fields it
+    /// names. What `preflight` compares with the application's task list.
+    pub fn tasks_read(&self, check: &Check) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        self.collect_tasks(check, &mut out);
+        out
+    }
+
+    fn collect_tasks(&self, check: &Check, out: &mut Vec<String>) {
+        let mut push = |t: &str| {
+            if !out.iter().any(|o| o == t) {
+                out.push(t.to_string());
+            }
+        };
+        match check {
+            Check::Exists(f) | Check::NonEmpty(f) | Check::Equals { field: f, .. } => {
+                if let Some(t) = f.strip_prefix("timestamps:") {
+                    push(t);
+                }
+            }
+            Check::Newer {
+                subject, others, ..
+            } => {
+                for op in std::iter::once(subject).chain(others) {
+                    self.operand_tasks(op, 0, out);
+                }
+            }
+            Check::Present(op) => self.operand_tasks(op, 0, out),
+            Check::All(cs) | Check::Any(cs) => cs.iter().for_each(|c| self.collect_tasks(c, out)),
+            Check::Not(inner) => self.collect_tasks(inner, out),
+            Check::When { when, then } => {
+                self.collect_tasks(when, out);
+                self.collect_tasks(then, out);
+            }
+        }
+    }
+
+    fn operand_tasks(&self, op: &Operand, depth: usize, out: &mut Vec<String>) {
+        match op {
+            Operand::Task(t) => {
+                if !out.contains(t) {
+                    out.push(t.clone());
+                }
+            }
+            Operand::Group(g) if depth < MAX_GROUP_DEPTH => {
+                if let Some((_, group)) = self.group_index.get(g).and_then(|&i| self.groups.get(i))
+                {
+                    for o in group.operands() {
+                        self.operand_tasks(o, depth + 1, out);
+                    }
+                }
+            }
+            Operand::Group(_) => {}
         }
     }
 
@@ -287,6 +357,33 @@ mod tests {
     use crate::rules::{load, BUILTIN_SOURCE, BUILTIN_TEXT};
 
     use crate::rules::test_rules::SMALL;
+
+    #[test]
+    fn tasks_read_follow_groups_and_fields() {
+        let r = load::from_str(BUILTIN_TEXT, BUILTIN_SOURCE).unwrap();
+        let of = |name: &str| r.tasks_read(&r.checks.iter().find(|c| c.0 == name).unwrap().1);
+        assert_eq!(
+            of("rusle"),
+            [
+                "build_rusle",
+                "build_climate",
+                "run_wepp_watershed",
+                "run_wepp"
+            ]
+        );
+        assert_eq!(
+            of("geneva"),
+            [
+                "run_geneva",
+                "build_landuse",
+                "build_soils",
+                "build_climate",
+                "init_sbs_map"
+            ]
+        );
+        assert_eq!(of("channels"), ["build_channels"]);
+        assert!(of("sbs_map").is_empty());
+    }
 
     #[test]
     fn subject_tasks() {

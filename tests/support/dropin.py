@@ -40,6 +40,7 @@ __all__ = [
     "READ_KEYS",
     "SCRIPT",
     "TASK_TABLE",
+    "AppTaskEnum",
     "Pair",
     "Side",
     "WeppTaskEnum",
@@ -60,10 +61,30 @@ class WeppTaskEnum(Enum):
     build_climate = "build_climate"
     fetch_rap_ts = "build_rap_ts"
     run_wepp_watershed = "run_wepp_watershed"
-    run_geneva = "run_geneva"  # newer wepppy member, unknown to our TaskEnum
+    run_geneva = "run_geneva"  # a wepppy member since April 2026
+    run_sediment_budget = "run_sediment_budget"  # invented: a member no copy of ours has
 
     def __str__(self) -> str:
         return self.value
+
+
+class _ValueStr(Enum):
+    """An Enum whose str() is its value, like wepppy's TaskEnum."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+def _app_members() -> list[tuple[str, str]]:
+    ours = [(m.name, m.value) for m in TaskEnum if m.name != "run_geneva"]
+    at = [name for name, _ in ours].index("run_roads") + 1
+    ours.insert(at, ("run_geneva", "run_geneva"))  # elsewhere than in ours: order is the app's
+    return [*ours, ("run_sediment_budget", "run_sediment_budget")]
+
+
+#: An application's own TaskEnum, installed with ``redisprep.set_task_enum``: every
+#: member of ours, ``run_geneva`` at another place, and a member ours lacks.
+AppTaskEnum: type[Enum] = _ValueStr("TaskEnum", _app_members())  # type: ignore[call-overload]
 
 
 #: Text that exercises json.dump's escaping: quotes, backslash, controls, NUL,
@@ -239,6 +260,7 @@ SCRIPT: list[tuple[str, Callable[[Side], Any]]] = [
     ("remove absent", lambda s: s.prep.remove_timestamp("missing")),
     ("remove foreign", lambda s: s.prep.remove_timestamp(WeppTaskEnum.fetch_rap_ts)),
     ("setitem after remove", lambda s: s.prep.__setitem__(TaskEnum.build_climate, 3)),
+    ("setitem invented task", lambda s: s.prep.__setitem__(WeppTaskEnum.run_sediment_budget, 2)),
     ("remove_all_timestamp", lambda s: s.prep.remove_all_timestamp()),
     ("remove_all again", lambda s: s.prep.remove_all_timestamp()),
     ("dump()", lambda s: s.prep.dump()),
@@ -307,6 +329,7 @@ run_features_export | run_features_export | Export Features | 📦
 build_rusle | build_rusle | Build RUSLE | 🔱
 set_readonly | set_readonly | Set Readonly | 🔒
 run_path_cost_effective | run_path_ce | Run PATH Cost-Effective | 🧮
+run_geneva | run_geneva | Run Geneva | 🐈
 """
 
 
@@ -315,7 +338,7 @@ run_path_cost_effective | run_path_ce | Run PATH Cost-Effective | 🧮
 _KEYS = st.one_of(
     st.sampled_from(list(TaskEnum)),
     st.sampled_from(list(WeppTaskEnum)),
-    st.sampled_from(["build_climate", "run_geneva", ODD, "a"]),
+    st.sampled_from(["build_climate", "run_geneva", "run_sediment_budget", ODD, "a"]),
     st.text(st.characters(exclude_categories=["Cs"]), max_size=6),
 )
 _VALUES = st.one_of(

@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any, Optional
+from enum import Enum
+from typing import Any, ClassVar, Optional
 
 import redis
 
@@ -16,6 +17,10 @@ from redisprep import TaskEnum
 
 
 class LegacyRedisPrep:
+    #: The module-level ``TaskEnum`` legacy code iterates: wepppy's own (tests set
+    #: an application enum here while redisprep gets it from ``set_task_enum``).
+    task_enum: ClassVar[type[Enum]] = TaskEnum
+
     def __init__(self, wd: str, client: redis.Redis[str], cfg_fn: Optional[str] = None) -> None:
         self.wd = wd
         self.cfg_fn = cfg_fn
@@ -81,7 +86,7 @@ class LegacyRedisPrep:
 
     def timestamps_report(self) -> str:
         s = [f"RedisPrep Timestamps ({self.run_id}):"]
-        for key in TaskEnum:
+        for key in self.task_enum:
             s.append(f"  {key}: {self.redis.hget(self.run_id, f'timestamps:{key}')}")
         return "\n".join(s)
 
@@ -90,7 +95,7 @@ class LegacyRedisPrep:
         self.dump()
 
     def remove_all_timestamp(self) -> None:
-        for task in TaskEnum:
+        for task in self.task_enum:
             self.redis.hdel(self.run_id, f"timestamps:{task}")
         self.dump()
 

@@ -1,22 +1,22 @@
 """Private redis-server processes for tests: never the shared 6379 instance.
 
-The implementation lives in the package (``redisprep._server``, which the demo
-uses as its embedded Redis); re-exported here for the tests."""
+The implementation lives in the package (``redisprep._server``: the demo's
+embedded Redis and the pytest plugin's ``redisprep_server``); re-exported here
+for the tests. Which executable (``redis-server``, ``valkey-server``) is the
+plugin's ``--redisprep-server-exec`` option: tests/conftest.py sets it as
+``RedisServer.executable`` for every server the tests start."""
 
 from __future__ import annotations
 
-import urllib.parse
-from typing import Any, Optional
+from typing import Optional
 
-import redis
-
-from redisprep._demo.nodb import url_with_db
+from redisprep._client import url_with_db
 from redisprep._server import (
     RedisServer,
     RedisServerError,
     free_port,
     redis_server_binary,
-    server_from_env,
+    userinfo,
 )
 
 __all__ = [
@@ -25,41 +25,18 @@ __all__ = [
     "RedisServerError",
     "free_port",
     "redis_server_binary",
-    "server_from_env",
     "url_with_db",
+    "userinfo",
 ]
 
 
-def userinfo(username: str, password: str) -> str:
-    """``user:password@`` for a URL (``:password@`` without a user), percent-encoded."""
-    quote = urllib.parse.quote
-    return f"{quote(username, safe='')}:{quote(password, safe='')}@"
-
-
 class PasswordServer(RedisServer):
-    """A private redis-server with ``requirepass`` (and ``masterauth``, so it can
-    also be a replica of a server with the same password); ``client()`` and
-    ``url`` authenticate as the default user. ACL users go in ``extra_args``
+    """A private server with ``requirepass`` (and ``masterauth``, so it can also be
+    a replica of a server with the same password). ACL users go in ``extra_args``
     (``["--user", "alice", "on", ">pw", "~*", "&*", "+@all"]``)."""
 
     def __init__(
-        self,
-        password: str,
-        port: Optional[int] = None,
-        extra_args: Optional[list[str]] = None,
+        self, password: str, port: Optional[int] = None, extra_args: Optional[list[str]] = None
     ) -> None:
-        args = ["--requirepass", password, "--masterauth", password, *(extra_args or [])]
-        super().__init__(port=port, extra_args=args)
-        self.password = password
-
-    @property
-    def url(self) -> str:
-        return self.url_as("", self.password)
-
-    def url_as(self, username: str, password: str, db: int = 0) -> str:
-        """``redis://user:password@host:port/db`` (``username=""``: the default user)."""
-        return f"redis://{userinfo(username, password)}{self.host}:{self.port}/{db}"
-
-    def client(self, db: int = 0, **kw: Any) -> redis.Redis:
-        kw.setdefault("password", self.password)
-        return super().client(db, **kw)
+        super().__init__(port=port, extra_args=extra_args, password=password)
+        self.password: str = password

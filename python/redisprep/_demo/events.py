@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Optional
 
 from .. import _redisprep
-from ..task import TaskEnum
+from ..task import task_emoji, task_enum, task_label
 from .nodb import CACHE_DB, url_with_db
 
 if TYPE_CHECKING:
@@ -76,9 +76,9 @@ def enable_keyspace_events(client: redis.Redis) -> bool:
 
 
 def _label(task: str) -> tuple[str, str]:
-    for m in TaskEnum:
+    for m in task_enum():
         if str(m) == task:
-            return m.label(), m.emoji()
+            return task_label(m), task_emoji(m)
     return task, ""
 
 

@@ -3,7 +3,8 @@
 Server-rendered HTML (a Jinja template string, no front-end build) showing, for
 one run:
 
-- each task's timestamp with ``TaskEnum.label()`` and ``emoji()``, and the
+- each task's timestamp (the task list in force, see ``set_task_enum``) with
+  its label and emoji, and the
   status of the RQ job that stamps it (from the job ids the prep records,
   looked up with ``rq.job.Job.fetch``);
 - each controller's state as a controller reads it: the DB-13 cache first
@@ -36,10 +37,11 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from ..prep import RedisPrep
-from ..task import TaskEnum
+from ..task import TaskEnum, task_emoji, task_enum, task_label
 from .events import events_on
 from .nodb import NoDbController, cache_client
 from .runs import CONTROLLERS, warm_caches
@@ -87,9 +89,17 @@ Response = Union["werkzeug.wrappers.Response", tuple[str, int], str]
 
 @dataclass
 class TaskView:
-    task: TaskEnum
+    task: Enum  # a member of the task list in force (``set_task_enum``)
     timestamp: Optional[int]
     job: Optional[JobView]  # the recorded job that stamps it, if any
+
+    @property
+    def label(self) -> str:
+        return task_label(self.task)
+
+    @property
+    def emoji(self) -> str:
+        return task_emoji(self.task)
 
     @property
     def when(self) -> str:
@@ -201,7 +211,7 @@ def collect_status(wd: str, redis_url: str, rq_conn: Any = None) -> RunStatus:
     """Everything the page shows for the run in ``wd``. Job statuses need
     ``rq_conn`` (a bytes connection on the RQ DB); without it they are omitted."""
     prep = RedisPrep.getInstance(wd)
-    all_tasks = list(TaskEnum)
+    all_tasks = list(task_enum())
     # Job statuses first: a job is "finished" only after its timestamp() ran, so
     # a page that shows it finished also shows what it stamped and invalidated.
     jobs: list[JobView] = []

@@ -249,7 +249,7 @@ PAGE = (
 <section id="tasks"><h2>Tasks</h2>
 <table><tr><th>task</th><th>timestamp</th><th>job</th></tr>
 {% for t in s.tasks %}<tr>
-<td>{{ t.task.emoji() }} {{ t.task.label() }} <code class="muted">{{ t.task }}</code></td>
+<td>{{ t.emoji }} {{ t.label }} <code class="muted">{{ t.task }}</code></td>
 <td id="ts-{{ t.task }}" data-ts="{{ t.timestamp if t.timestamp is not none else '' }}">
 {{ t.when }}</td>
 <td id="job-{{ t.task }}">{% if t.job %}<span class="badge {{ t.job.status }}">

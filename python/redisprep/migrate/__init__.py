@@ -4,11 +4,15 @@ the ones proven safe.
 
 - :mod:`.scan` finds the calls (``ast``), :mod:`.edit` removes chosen ones byte-exactly;
 - :mod:`.index` parses the job and controller modules (nothing is imported),
-  :mod:`.values` evaluates names statically to the :mod:`.atoms` it knows,
-  :mod:`.blocks` groups a body's calls by branch, :mod:`.trace` follows an endpoint
-  to its jobs and each job to the timestamps it sets;
+  :mod:`.names` resolves names and imports (cycle-safe), :mod:`.values` evaluates
+  expressions statically to the :mod:`.atoms` it knows, :mod:`.tasks` reads the
+  application's ``TaskEnum``, :mod:`.blocks` groups a body's calls by branch,
+  :mod:`.trace` follows an endpoint to its jobs and each job to the timestamps it
+  sets (:mod:`.evidence` holds what it found);
 - :mod:`.verdict` decides ``safe`` / ``covered`` / ``unsafe`` with the rules,
-  :mod:`.analyse` runs it, :mod:`.report` and :mod:`.cli` print it.
+  :mod:`.callers` finds the endpoints reaching a helper and :mod:`.helpers` judges a
+  helper-held call per caller; :mod:`.analyse` runs it, :mod:`.report` and :mod:`.cli`
+  print it.
 """
 
 from __future__ import annotations

@@ -8,33 +8,91 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from .._redisprep import Rules
-from .atoms import task_value
+from .atoms import Func
+from .callers import Callers
+from .evidence import Note, Trace
+from .helpers import judge_helper
 from .index import Module, Project
 from .scan import Finding
-from .trace import Trace, Tracer
+from .tasks import TaskNames, find_task_enum
+from .trace import Tracer
 from .verdict import Coverage, Verdict, judge
 
 __all__ = ["WorkerReport", "analyse", "worker_report", "worker_stamps"]
 
 
-def analyse(project: Project, findings: Sequence[Finding], rules: Rules) -> list[Verdict]:
-    """A verdict for each finding (its endpoint followed once, however many calls it has)."""
+def analyse(
+    project: Project,
+    findings: Sequence[Finding],
+    rules: Rules,
+    endpoint_paths: Optional[Sequence[str]] = None,
+) -> list[Verdict]:
+    """A verdict for each finding (its endpoint followed once, however many calls it
+    has). A call in a function that is not an endpoint is judged per calling endpoint
+    (:mod:`.helpers`); the endpoints are searched in ``endpoint_paths`` (default: every
+    module of the project)."""
     tracer = Tracer(project)
-    coverage = Coverage(rules)
-    traces: dict[tuple[str, str], Trace] = {}
+    coverage = Coverage(rules, tracer.ev.task_names)
+    traces: dict[Func, Trace] = {}
+
+    def follow(func: Func) -> Trace:
+        trace = traces.get(func)
+        if trace is None:
+            trace = traces[func] = _follow(tracer, func)
+        return trace
+
+    held = {f: _helper(tracer, project, f) for f in findings if _held(f)}
+    callers: Optional[Callers] = None
+    if any(held.values()):
+        callers = Callers(
+            tracer,
+            _modules(project, endpoint_paths),
+            [h for h in held.values() if h is not None],
+        )
     out: list[Verdict] = []
     for f in findings:
-        key = (f.path, f.function)
-        trace = traces.get(key)
-        if trace is None:
-            trace = Trace()
-            mod = project.module_at(f.path)
-            func = tracer.function_at(mod, f.line, f.function) if mod is not None else None
-            if func is not None:
-                trace = tracer.follow(func, None, {})
-            traces[key] = trace
-        out.append(judge(f, trace, coverage))
+        helper = held.get(f)
+        try:
+            if helper is not None and callers is not None:
+                v = judge_helper(f, helper, callers, follow, tracer, coverage)
+            else:
+                mod = project.module_at(f.path)
+                func = tracer.function_at(mod, f.line, f.function) if mod is not None else None
+                v = judge(f, follow(func) if func is not None else Trace(), coverage)
+        except RecursionError:  # a safety net only: every step is cycle-guarded
+            v = judge(f, _too_deep(f"{f.path}:{f.line}"), coverage)
+        v.task_enum = tracer.ev.task_names.to_json()
+        out.append(v)
     return out
+
+
+def _too_deep(site: str) -> Trace:
+    trace = Trace()
+    trace.missing_jobs.append(Note(site, "the chain is too deep to follow, not followed"))
+    trace.enqueues = 1
+    return trace
+
+
+def _follow(tracer: Tracer, func: Func) -> Trace:
+    try:
+        return tracer.follow(func, None, {})
+    except RecursionError:  # a safety net only: every step is cycle-guarded
+        return _too_deep(func.where())
+
+
+def _held(f: Finding) -> bool:
+    return f.route is None and f.function != "<module>"
+
+
+def _helper(tracer: Tracer, project: Project, f: Finding) -> Optional[Func]:
+    mod = project.module_at(f.path)
+    return tracer.function_at(mod, f.line, f.function) if mod is not None else None
+
+
+def _modules(project: Project, paths: Optional[Sequence[str]]) -> list[Module]:
+    if paths is None:
+        return list(project.modules.values())
+    return [m for m in (project.module_at(p) for p in paths) if m is not None]
 
 
 def _task_enum_names(mod: Module) -> set[str]:
@@ -45,13 +103,15 @@ def _task_enum_names(mod: Module) -> set[str]:
     return names
 
 
-def _task_of(node: ast.expr, names: set[str]) -> Optional[str]:
+def _task_of(node: ast.expr, names: set[str], tasks: TaskNames) -> Optional[str]:
     if isinstance(node, ast.Attribute):
         base = node.value
         if (isinstance(base, ast.Name) and base.id in names) or (
             isinstance(base, ast.Attribute) and base.attr == "TaskEnum"
         ):
-            return task_value(node.attr)
+            return tasks.value(node.attr)
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and tasks.is_task(node.value):
+        return tasks.value(node.value)  # legacy RedisPrep.timestamp() also takes the value
     return None
 
 
@@ -60,6 +120,7 @@ def worker_stamps(project: Project) -> dict[str, list[str]]:
     ``.timestamp(TaskEnum.X)``, ``@timestamps(TaskEnum.X)``,
     ``timestamp_on_success(TaskEnum.X)``. Task value -> ``path:line`` sites."""
     out: dict[str, list[str]] = {}
+    tasks = find_task_enum(project)
     for mod in project.modules.values():
         names = _task_enum_names(mod)
         for node in ast.walk(mod.tree):
@@ -76,7 +137,7 @@ def worker_stamps(project: Project) -> dict[str, list[str]]:
             else:
                 continue
             for a in args:
-                task = _task_of(a, names)
+                task = _task_of(a, names, tasks)
                 if task is not None:
                     out.setdefault(task, []).append(mod.where(node))
     return out

@@ -4,7 +4,8 @@ A value is a set of atoms: a function in its defining context, a class, an insta
 (with the arguments its ``__init__`` received), a method bound to an instance, a
 module, a ``RedisPrep`` (class or instance), the ``TaskEnum`` class and its members,
 a string, a sequence, the ``**kwargs`` a function received, an RQ callback made by
-``timestamp_on_success``, or a name outside the analysed tree.
+``timestamp_on_success``, a static ``functools.partial``, or a name outside the
+analysed tree.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import ast
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
-from ..task import TaskEnum
 from .index import AnyFunc, Module, Scope
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "Inst",
     "KwArgs",
     "ModRef",
+    "Partial",
     "Prep",
     "PrepCls",
     "Seq",
@@ -39,18 +40,9 @@ __all__ = [
     "TaskEnumRef",
     "ext",
     "freeze",
-    "is_task_name",
-    "task_value",
 ]
 
 FACTORIES = {"getInstance", "tryGetInstance", "getInstanceFromRunID"}
-_MEMBERS = {m.name: str(m) for m in TaskEnum}
-_VALUES = {str(m) for m in TaskEnum}
-
-
-def task_value(name: str) -> str:
-    """The TaskEnum value of a member name (``fetch_rap_ts`` -> ``build_rap_ts``)."""
-    return _MEMBERS.get(name, name)
 
 
 @dataclass(eq=False)
@@ -171,6 +163,16 @@ class Callback:
     """``path:line`` of the ``timestamp_on_success(...)`` call."""
 
 
+@dataclass(frozen=True)
+class Partial:
+    """``functools.partial(func, *args, **kwargs)``: calling it calls ``func`` with these
+    arguments first (and keywords the call does not override)."""
+
+    target: frozenset[Atom]
+    args: tuple[frozenset[Atom], ...]
+    kwargs: tuple[tuple[str, frozenset[Atom]], ...]
+
+
 Atom = Union[
     Func,
     Cls,
@@ -187,6 +189,7 @@ Atom = Union[
     Seq,
     KwArgs,
     Callback,
+    Partial,
 ]
 EMPTY: frozenset[Atom] = frozenset()
 
@@ -199,11 +202,6 @@ def ext(name: str) -> Atom:
     if last == "TaskEnum":
         return TaskEnumRef()
     return Ext(name)
-
-
-def is_task_name(value: str) -> bool:
-    """A TaskEnum member name or value."""
-    return value in _VALUES or value in _MEMBERS
 
 
 def freeze(bindings: dict[str, frozenset[Atom]]) -> Bindings:

@@ -27,11 +27,16 @@ __all__ = ["Block", "Branches", "Maybe", "structure"]
 @dataclass
 class Branches:
     arms: list[Block]
+    lines: list[int] = field(default_factory=list)
+    """Where each arm starts (its ``if``/``elif`` line, or the first line of the ``else``)."""
 
 
 @dataclass
 class Maybe:
     block: Block
+    line: int = 0
+    """The ``except`` handler's (or the ``match``'s) line."""
+    kind: str = "except"
 
 
 @dataclass
@@ -57,10 +62,12 @@ def _calls(node: ast.AST) -> Iterator[ast.Call]:
 
 def _if_chain(stmt: ast.If, block: Block) -> None:
     arms: list[Block] = []
+    lines: list[int] = []
     cur: ast.stmt = stmt
     while isinstance(cur, ast.If):
         block.items.extend(_calls(cur.test))
         arms.append(structure(cur.body))
+        lines.append(cur.lineno)
         if len(cur.orelse) == 1 and isinstance(cur.orelse[0], ast.If):
             cur = cur.orelse[0]
             continue
@@ -69,8 +76,9 @@ def _if_chain(stmt: ast.If, block: Block) -> None:
                 block.items.extend(arm.items)
             return
         arms.append(structure(cur.orelse))
+        lines.append(cur.orelse[0].lineno)
         break
-    block.items.append(Branches(arms))
+    block.items.append(Branches(arms, lines))
 
 
 def structure(stmts: list[ast.stmt]) -> Block:
@@ -87,7 +95,7 @@ def structure(stmts: list[ast.stmt]) -> Block:
             block.items.extend(structure(body).items)
             block.items.extend(structure(getattr(stmt, "orelse", [])).items)
             for h in handlers:
-                block.items.append(Maybe(structure(h.body)))
+                block.items.append(Maybe(structure(h.body), h.lineno))
             block.items.extend(structure(getattr(stmt, "finalbody", [])).items)
         elif isinstance(stmt, (ast.For, ast.AsyncFor, ast.While)):
             block.items.extend(_calls(stmt.test if isinstance(stmt, ast.While) else stmt.iter))
@@ -100,8 +108,9 @@ def structure(stmts: list[ast.stmt]) -> Block:
         elif hasattr(ast, "Match") and isinstance(stmt, ast.Match):
             block.items.extend(_calls(stmt.subject))
             arms = [structure(case.body) for case in stmt.cases]
+            lines = [case.pattern.lineno for case in stmt.cases]
             if arms:  # no case may match: never proof
-                block.items.append(Maybe(Block([Branches(arms)])))
+                block.items.append(Maybe(Block([Branches(arms, lines)]), stmt.lineno, "match"))
         else:
             block.items.extend(_calls(stmt))
     return block

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .._redisprep import Rules
+from ..cli._common import report_error
 from ..errors import RulesError
 from .analyse import analyse, worker_report
 from .edit import fix_source, iter_python_files, read_source, write_source
 from .index import Project
-from .report import format_report, format_table, summary
+from .report import describe_task_enum, format_report, format_table, summary
 from .scan import Finding, MigrationError, clear_parse_cache, matches, scan, split_lines
+from .tasks import find_task_enum
 from .verdict import Verdict, unverified
 
 __all__ = ["main"]
@@ -66,12 +68,14 @@ def _parser() -> argparse.ArgumentParser:
         action="extend",
         default=None,
         metavar="ENDPOINT",
-        help="only these endpoint functions (repeatable, or comma-separated)",
+        help="only these endpoints or helpers (repeatable, or comma-separated); an "
+        "endpoint also selects the calls in the helpers it reaches",
     )
     ap.add_argument(
         "--force",
         action="store_true",
-        help="with --fix --only: also remove unsafe or unverified calls of those endpoints",
+        help="with --fix --only: also remove unsafe or unverified calls of those endpoints "
+        "(or helpers named themselves)",
     )
     ap.add_argument("--report", action="store_true", help="print the worker-side report")
     ap.add_argument("--format", choices=("text", "json"), default="text")
@@ -83,14 +87,41 @@ def _split(values: Optional[list[str]]) -> list[str]:
     return [p for v in values or [] for p in v.split(",") if p]
 
 
-def _load(paths: Sequence[str], endpoints: bool = True) -> list[_File]:
-    """Read the files; scan the endpoint ones for calls (workers are only indexed)."""
-    out = []
+@dataclass
+class _Options:
+    args: argparse.Namespace
+    paths: list[str]
+    workers: list[str]
+    only: Optional[set[str]]
+
+
+@dataclass
+class _Analysis:
+    files: list[_File]
+    verdicts: list[Verdict]
+    project: Optional[Project]
+    skipped: bool
+    """An endpoint module could not be read or parsed (reported, and exit 2 at the end)."""
+
+
+def _load(paths: Sequence[str], endpoints: bool = True) -> tuple[list[_File], list[str]]:
+    """Read the files; scan the endpoint ones for calls (workers are only indexed). A
+    file that cannot be read or parsed is reported and skipped."""
+    out, bad = [], []
     for path in iter_python_files(paths):
-        text, encoding = read_source(path)
-        hits, functions = scan(text, path) if endpoints else ([], set())
+        try:
+            text, encoding = read_source(path)
+            hits, functions = scan(text, path) if endpoints else ([], set())
+        except MigrationError as e:
+            bad.append(str(e))
+            continue
         out.append(_File(path, text, encoding, [h.finding for h in hits], functions))
-    return out
+    return out, bad
+
+
+def _skip(messages: Sequence[str], level: str) -> None:
+    for m in messages:
+        print(f"redisprep migrate: {level}: {m} (skipped)", file=sys.stderr)
 
 
 def _verdicts(
@@ -103,11 +134,11 @@ def _verdicts(
     for f in files:  # endpoint modules may define helpers and jobs too
         seen[os.path.realpath(f.path)] = f
     project = Project((f.path, f.text) for f in seen.values())
-    return analyse(project, findings, rules), project
+    return analyse(project, findings, rules, [f.path for f in files]), project
 
 
 def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    report_error("migrate", message)
     return 2
 
 
@@ -125,7 +156,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             gc.enable()
 
 
-def _main(argv: Optional[list[str]] = None) -> int:
+def _options(argv: Optional[list[str]]) -> _Options | int:
     args = _parser().parse_args(argv)
     only_names = _split(args.only)
     paths = list(args.paths)
@@ -142,35 +173,60 @@ def _main(argv: Optional[list[str]] = None) -> int:
         return _fail("--force removes unverified calls: name the endpoints with --only")
     if args.report and not worker_paths:
         return _fail("--report needs --workers PATH...")
+    return _Options(args, paths, worker_paths, only)
+
+
+def _analyse(opts: _Options, rules: Rules) -> _Analysis | int:
     try:
-        rules = Rules.load(args.rules)
-    except (RulesError, OSError) as e:
-        return _fail(f"rules: {e}")
-    try:
-        files = _load(paths)
-        workers = _load(worker_paths, endpoints=False) if worker_paths else []
+        files, bad = _load(opts.paths)
+        _skip(bad, "error")
+        workers, bad_workers = _load(opts.workers, endpoints=False) if opts.workers else ([], [])
+        _skip(bad_workers, "warning")
         all_functions = set().union(*(file.functions for file in files))
-        if only is not None and only - all_functions:
-            unknown = ", ".join(sorted(only - all_functions))
+        if opts.only is not None and opts.only - all_functions:
+            unknown = ", ".join(sorted(opts.only - all_functions))
             return _fail(f"no function named {unknown} in the given paths")
         verdicts, project = _verdicts(files, workers, rules)
     except MigrationError as e:
         return _fail(str(e))
+    if project is not None:  # modules that failed to parse when the analysis reached them
+        endpoint_paths = {os.path.realpath(f.path) for f in files}
+        late = [m for m in project.modules.values() if m.error]
+        _skip(
+            [m.error or "" for m in late if os.path.realpath(m.path) not in endpoint_paths],
+            "warning",
+        )
+    return _Analysis(files, verdicts, project, bool(bad))
+
+
+def _main(argv: Optional[list[str]] = None) -> int:
+    opts = _options(argv)
+    if isinstance(opts, int):
+        return opts
+    args = opts.args
+    try:
+        rules = Rules.load(args.rules)
+    except (RulesError, OSError) as e:
+        return _fail(f"rules: {e}")
+    run = _analyse(opts, rules)
+    if isinstance(run, int):
+        return run
     if args.report:
-        assert project is not None
-        report = worker_report(project, verdicts, rules)
+        assert run.project is not None
+        report = worker_report(run.project, run.verdicts, rules)
         doc = report.to_json()
+        print(describe_task_enum(find_task_enum(run.project).to_json()), file=sys.stderr)
         print(json.dumps(doc, indent=2) if args.format == "json" else format_report(report))
         return 1 if args.check and any(doc.values()) else 0
+    by_finding = {v.finding: v for v in run.verdicts}
 
     def selected(f: Finding) -> bool:
-        return only is None or matches(f, only)
+        return opts.only is None or _selected(by_finding.get(f), f, opts.only)
 
-    by_finding = {v.finding: v for v in verdicts}
     fixed: set[Finding] = set()
     if args.fix or args.diff:
-        if not worker_paths and not args.force:
-            _print(verdicts, selected, args.format, fixed, verified=False)
+        if not opts.workers and not args.force:
+            _print(run.verdicts, selected, args.format, fixed, verified=False)
             print(
                 "cannot verify without --workers: nothing removed (give --workers with the "
                 "job and controller modules, or --force --only ENDPOINT to remove unverified "
@@ -178,30 +234,100 @@ def _main(argv: Optional[list[str]] = None) -> int:
                 file=sys.stderr,
             )
             return 2
-
-        def allow(f: Finding) -> bool:
-            v = by_finding.get(f)
-            return v is not None and (v.removable or args.force)
-
-        for file in files:
-            new, done = fix_source(file.text, file.path, only, allow)
-            if args.diff and done:
-                for d in difflib.unified_diff(
-                    split_lines(file.text), split_lines(new), file.path, f"{file.path} (migrated)"
-                ):
-                    sys.stdout.write(d if d.endswith(("\n", "\r")) else d + "\n")
-            if args.fix and done:
-                try:
-                    write_source(file.path, new, file.encoding)
-                except OSError as e:
-                    return _fail(f"{file.path}: cannot write: {e}")
-                fixed.update(done)
-                if args.format == "text":
-                    for f in done:
-                        print(f"fixed {f.describe()}  [{by_finding[f].verdict}]")
+        failed = _fix(opts, run, by_finding, selected, fixed)
+        if failed is not None:
+            return failed
     if args.diff:
-        return 0
-    _print(verdicts, selected, args.format, fixed, verified=bool(worker_paths))
+        return 2 if run.skipped else 0
+    _print(run.verdicts, selected, args.format, fixed, verified=bool(opts.workers))
+    code = _summarise(opts, run, selected, fixed)
+    return 2 if run.skipped else code
+
+
+def _selected(v: Optional[Verdict], f: Finding, only: set[str]) -> bool:
+    """``--only`` names an endpoint or a helper; a helper-held call is selected by the
+    helper's name or by any endpoint that reaches it."""
+    if matches(f, only):
+        return True
+    return v is not None and any(c.endpoint in only for c in v.callers or [])
+
+
+def _fix(
+    opts: _Options,
+    run: _Analysis,
+    by_finding: dict[Finding, Verdict],
+    selected: Callable[[Finding], bool],
+    fixed: set[Finding],
+) -> Optional[int]:
+    args = opts.args
+
+    blocked = _blocked_helpers(run.verdicts)
+
+    def allow(f: Finding) -> bool:
+        v = by_finding.get(f)
+        if v is None or not selected(f):
+            return False
+        if opts.only is not None and not matches(f, opts.only):  # chosen by an endpoint
+            return v.removable and (f.path, f.function) not in blocked
+        return v.removable or (args.force and opts.only is not None)
+
+    for file in run.files:
+        new, done = fix_source(file.text, file.path, None, allow)
+        if args.diff and done:
+            for d in difflib.unified_diff(
+                split_lines(file.text), split_lines(new), file.path, f"{file.path} (migrated)"
+            ):
+                sys.stdout.write(d if d.endswith(("\n", "\r")) else d + "\n")
+        if args.fix and done:
+            try:
+                write_source(file.path, new, file.encoding)
+            except OSError as e:
+                return _fail(f"{file.path}: cannot write: {e}")
+            fixed.update(done)
+            if args.format == "text":
+                for f in done:
+                    print(f"fixed {f.describe()}  [{by_finding[f].verdict}]")
+    return None
+
+
+def _blocked_helpers(verdicts: Sequence[Verdict]) -> dict[tuple[str, str], list[str]]:
+    """Helpers with an unsafe caller for any of their calls: ``(path, helper)`` ->
+    ``"endpoint (reason)"``. Naming one of their endpoints with ``--only`` removes none
+    of their calls (the edit would change the other callers too)."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for v in verdicts:
+        for c in v.callers or []:
+            entry = f"{c.endpoint} ({c.reason})"
+            bad = out.setdefault((v.finding.path, v.finding.function), [])
+            if c.reason and entry not in bad:
+                bad.append(entry)
+    return {k: bad for k, bad in out.items() if bad}
+
+
+def _shared_notes(verdicts: Sequence[Verdict], only: set[str]) -> list[str]:
+    """Why a call in a helper shared with an unsafe caller stays, when ``--only`` named
+    one of its endpoints (and not the helper)."""
+    blocked = _blocked_helpers(verdicts)
+    out = []
+    for v in verdicts:
+        f = v.finding
+        named = [c.endpoint for c in v.callers or [] if c.endpoint in only]
+        if not named or matches(f, only) or (f.path, f.function) not in blocked:
+            continue
+        note = (
+            f"{f.path}:{f.line}: not removed for {', '.join(named)}: the call is in "
+            f"{f.function}, shared with unsafe caller(s) {', '.join(blocked[f.path, f.function])}"
+        )
+        if v.removable:
+            note += f"; --only {f.function} removes the calls proven for every caller"
+        out.append(note)
+    return out
+
+
+def _summarise(
+    opts: _Options, run: _Analysis, selected: Callable[[Finding], bool], fixed: set[Finding]
+) -> int:
+    args, only, verdicts = opts.args, opts.only, run.verdicts
     left = [
         v for v in verdicts if selected(v.finding) and not v.finding.kept and v.finding not in fixed
     ]
@@ -213,11 +339,15 @@ def _main(argv: Optional[list[str]] = None) -> int:
         text += f" (of {', '.join(sorted(only))})"
     if args.fix:
         text = f"removed {len(fixed)} call(s); " + text
-    if worker_paths:
+    if opts.workers:
         text += f"; {summary([v for v in verdicts if selected(v.finding)])}"
     sys.stdout.flush()
+    for note in _shared_notes(verdicts, only) if only is not None else []:
+        print(note, file=sys.stderr)
+    if opts.workers and verdicts and verdicts[0].task_enum is not None:
+        print(describe_task_enum(verdicts[0].task_enum), file=sys.stderr)
     print(text, file=sys.stderr)
-    if not worker_paths:
+    if not opts.workers:
         print(
             "not verified: pass --workers with the job and controller modules to check "
             "that each job timestamps the task it clears",

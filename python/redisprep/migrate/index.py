@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Union
 
 from .blocks import Block, structure
-from .scan import parse
+from .scan import MigrationError, parse
 
 __all__ = ["AnyFunc", "Import", "Module", "Project", "Scope", "module_name"]
 
@@ -167,6 +167,8 @@ class Module:
     text: str
     is_package: bool
     _tree: Optional[ast.Module] = None
+    error: Optional[str] = None
+    """Why the module could not be parsed (it is then analysed as empty)."""
     _scope: Optional[Scope] = None
     _fn_scopes: dict[int, Scope] = field(default_factory=dict)
     _structures: dict[int, Block] = field(default_factory=dict)
@@ -174,7 +176,11 @@ class Module:
     @property
     def tree(self) -> ast.Module:
         if self._tree is None:
-            self._tree = parse(self.text, self.path)
+            try:
+                self._tree = parse(self.text, self.path)
+            except (MigrationError, ValueError, RecursionError, MemoryError) as e:
+                self.error = str(e) if isinstance(e, MigrationError) else f"{self.path}: {e!r}"
+                self._tree = ast.Module(body=[], type_ignores=[])
         return self._tree
 
     @property
@@ -265,6 +271,14 @@ class Project:
             n = 0
             while n < min(len(have), len(want)) and have[-1 - n] == want[-1 - n]:
                 n += 1
-            if n > best_len:
+            # One name must be a whole dotted suffix of the other (``rq.jobs`` for
+            # ``wepppy.rq.jobs``): a package never stands in for its own missing
+            # submodule (``pkg.rap`` for an absent ``pkg.rap.rap``).
+            if n in (len(have), len(want)) and n > best_len:
                 best, best_len = mod, n
         return best
+
+    @property
+    def problems(self) -> list[str]:
+        """The modules that could not be parsed (each analysed as empty)."""
+        return [m.error for m in self.modules.values() if m.error]

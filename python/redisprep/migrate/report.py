@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
+from typing import Any
 
 from .analyse import WorkerReport
 from .scan import PRAGMA
-from .verdict import Verdict
+from .verdict import CallerVerdict, Verdict
 
-__all__ = ["format_report", "format_table", "summary"]
+__all__ = ["describe_task_enum", "format_report", "format_table", "summary"]
 
 _WIDTH = 100
 _MAX_NOTES = 5
@@ -24,51 +25,86 @@ def _status(v: Verdict) -> str:
     return v.verdict
 
 
+def describe_task_enum(doc: dict[str, Any]) -> str:
+    if doc.get("where"):
+        return f"task names: the application's TaskEnum at {doc['where']}"
+    return (
+        "task names: no application TaskEnum found in the analysed tree; "
+        "using redisprep's bundled copy"
+    )
+
+
+def _wrap(lines: list[str], body: list[str], indent: str) -> None:
+    for text in body:
+        lines.extend(
+            textwrap.wrap(
+                text,
+                _WIDTH,
+                initial_indent=indent,
+                subsequent_indent=indent + "    ",
+                break_on_hyphens=False,
+            )
+        )
+
+
+def _body(v: Verdict) -> list[str]:
+    f = v.finding
+    body = [v.detail]
+    if f.kept:
+        body.append(f"marked # {PRAGMA}: never touched")
+    elif not f.fixable:
+        body.append("edit by hand: the call is not a statement of its own")
+    extra = [t for t in v.timestamped if t != v.task]
+    if extra and v.verdict != "unverified" and v.callers is None:
+        body.append("also timestamps: " + ", ".join(extra))
+    if v.verdict == "unsafe" and v.callers is None:
+        if v.chain:
+            body.append("chain: " + " -> ".join(s.describe() for s in v.chain))
+        elif v.jobs:
+            body.append("jobs followed: " + ", ".join(v.jobs))
+        shown = v.notes[:_MAX_NOTES]
+        for n in shown:
+            body.append(f"not followed: {n.site}: {n.message}")
+        if len(v.notes) > len(shown):
+            body.append(f"... and {len(v.notes) - len(shown)} more (see --format json)")
+    if v.advice and not f.kept:
+        body.append("do: " + v.advice)
+    return body
+
+
+def _caller_rows(lines: list[str], callers: list[CallerVerdict]) -> None:
+    """One sub-row per endpoint reaching the helper, with its own verdict and evidence."""
+    if not callers:
+        lines.append(" " * 9 + "callers: none (no endpoint reaches this helper)")
+    for c in callers:
+        status = f"UNSAFE {c.reason}" if c.verdict == "unsafe" else c.verdict
+        route = f" ({c.route})" if c.route else ""
+        lines.append(f"{' ' * 9}<- {c.endpoint}{route} {c.path}:{c.line}  {status}")
+        body = [c.detail] if c.verdict == "unsafe" else []
+        shown = c.evidence if len(c.evidence) <= 5 else [*c.evidence[:3], "...", c.evidence[-1]]
+        body.append("evidence: " + " -> ".join(shown))
+        _wrap(lines, body, " " * 14)
+
+
 def format_table(verdicts: Sequence[Verdict]) -> str:
-    """One block per endpoint: a row per call (line, task, verdict) with its evidence."""
+    """One block per endpoint (or helper): a row per call (line, task, verdict) with its
+    evidence; a helper's row has one sub-row per calling endpoint."""
     lines: list[str] = []
     groups: dict[tuple[str, str], list[Verdict]] = {}
     for v in verdicts:
         groups.setdefault((v.finding.path, v.finding.function), []).append(v)
-    task_w = max((len(v.finding.task or "?") for v in verdicts), default=4)
+    task_w = max((len(v.finding.task or f"({v.task})") for v in verdicts), default=4)
     for (path, function), vs in groups.items():
         route = vs[0].finding.route
-        lines.append(f"{path}: {function}" + (f" ({route})" if route else ""))
+        kind = f" ({route})" if route else " (helper)" if vs[0].callers is not None else ""
+        lines.append(f"{path}: {function}{kind}")
         for v in vs:
             f = v.finding
-            head = f"  {f.line:>5}  {f.task or '?':<{task_w}}  {_status(v)}"
-            indent = " " * 9
-            lines.append(head)
-            body = [v.detail]
-            if v.finding.kept:
-                body.append(f"marked # {PRAGMA}: never touched")
-            elif not f.fixable:
-                body.append("edit by hand: the call is not a statement of its own")
-            extra = [t for t in v.timestamped if t != v.task]
-            if extra and v.verdict != "unverified":
-                body.append("also timestamps: " + ", ".join(extra))
-            if v.verdict == "unsafe":
-                if v.chain:
-                    body.append("chain: " + " -> ".join(s.describe() for s in v.chain))
-                elif v.jobs:
-                    body.append("jobs followed: " + ", ".join(v.jobs))
-                shown = v.notes[:_MAX_NOTES]
-                for n in shown:
-                    body.append(f"not followed: {n.site}: {n.message}")
-                if len(v.notes) > len(shown):
-                    body.append(f"... and {len(v.notes) - len(shown)} more (see --format json)")
-            if v.advice and not v.finding.kept:
-                body.append("do: " + v.advice)
-            for text in body:
-                lines.extend(
-                    textwrap.wrap(
-                        text,
-                        _WIDTH,
-                        initial_indent=indent,
-                        subsequent_indent=indent + "    ",
-                        break_on_hyphens=False,
-                    )
-                )
+            task = f.task or (f"({v.task})" if v.task else "?")  # bound by the callers
+            lines.append(f"  {f.line:>5}  {task:<{task_w}}  {_status(v)}")
+            _wrap(lines, _body(v), " " * 9)
+            if v.callers is not None:
+                _caller_rows(lines, v.callers)
         lines.append("")
     return "\n".join(lines).rstrip("\n")
 

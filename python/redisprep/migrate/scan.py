@@ -254,6 +254,8 @@ def _parse(text: str, path: str) -> ast.Module:
         return ast.parse(text, filename=path)
     except SyntaxError as e:
         raise MigrationError(f"{path}:{e.lineno}: cannot parse: {e.msg}") from None
+    except (ValueError, RecursionError, MemoryError) as e:  # null bytes, absurd nesting
+        raise MigrationError(f"{path}: cannot parse: {e}") from None
 
 
 def scan(text: str, path: str) -> tuple[list[Hit], set[str]]:

@@ -23,8 +23,6 @@ and never counted as proof.
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Optional
 
 from .atoms import (
@@ -38,123 +36,22 @@ from .atoms import (
     Inst,
     KwArgs,
     ModRef,
+    Partial,
     Prep,
     Str,
     freeze,
 )
 from .blocks import Block, Branches
+from .evidence import Chain, Gap, Note, Step, Trace
 from .index import Module, Project
 from .values import Evaluator
 
-__all__ = ["Chain", "Note", "Step", "Trace", "Tracer"]
+__all__ = ["Chain", "Gap", "Note", "Step", "Trace", "Tracer"]
 
 _Bindings = dict[str, frozenset[Atom]]
-_Target = tuple[Func, Optional[Inst]]
+_Target = tuple[Func, Optional[Inst], Optional[Partial]]
 _ENQUEUE_JOB_ARG = {"enqueue_call": 0, "enqueue": 0, "enqueue_in": 1, "enqueue_at": 1}
 _MAX_STACK = 60
-
-
-@dataclass(frozen=True)
-class Step:
-    """One link of an evidence chain."""
-
-    kind: str
-    """``enqueue``, ``call``, ``on_success``, ``decorator``, ``timestamp``, ``remove_timestamp``."""
-    label: str
-    site: str
-    """``path:line`` of the call (or decorator) that makes this step."""
-    target: Optional[str] = None
-    """``path:line`` of the definition the step enters, if any."""
-
-    def describe(self) -> str:
-        if self.kind in ("timestamp", "remove_timestamp", "on_success", "decorator"):
-            return f"{self.label} at {self.site}"
-        verb = "enqueue " if self.kind == "enqueue" else ""
-        return f"{verb}{self.label} ({self.target or self.site})"
-
-
-Chain = tuple[Step, ...]
-
-
-@dataclass(frozen=True)
-class Note:
-    site: str
-    message: str
-
-
-@dataclass
-class Trace:
-    """What following one function found."""
-
-    stamps: dict[str, Chain] = field(default_factory=dict)
-    maybe: dict[str, Chain] = field(default_factory=dict)
-    removes: dict[str, Chain] = field(default_factory=dict)
-    job_removes: dict[str, Chain] = field(default_factory=dict)
-    """Removes made inside an enqueued job (not by the endpoint itself)."""
-    notes: list[Note] = field(default_factory=list)
-    missing_jobs: list[Note] = field(default_factory=list)
-    jobs: list[str] = field(default_factory=list)
-    job_defs: dict[str, str] = field(default_factory=dict)
-    enqueues: int = 0
-
-    def copy(self) -> Trace:
-        return Trace(
-            dict(self.stamps),
-            dict(self.maybe),
-            dict(self.removes),
-            dict(self.job_removes),
-            list(self.notes),
-            list(self.missing_jobs),
-            list(self.jobs),
-            dict(self.job_defs),
-            self.enqueues,
-        )
-
-    def add(self, kind: str, task: str, chain: Chain) -> None:
-        target = self.removes if kind == "remove_timestamp" else self.stamps
-        if task not in target or len(chain) < len(target[task]):
-            target[task] = chain
-        if kind == "remove_timestamp" and any(s.kind == "enqueue" for s in chain):
-            if task not in self.job_removes or len(chain) < len(self.job_removes[task]):
-                self.job_removes[task] = chain
-        if kind != "remove_timestamp":
-            self.maybe.pop(task, None)
-
-    def _extend(self, child: Trace, prefix: Chain) -> None:
-        for task, chain in child.removes.items():
-            self.add("remove_timestamp", task, prefix + chain)
-        for task, chain in child.job_removes.items():
-            self.add("remove_timestamp", task, prefix + chain)
-        for note in child.notes:
-            if note not in self.notes:
-                self.notes.append(note)
-        for note in child.missing_jobs:
-            if note not in self.missing_jobs:
-                self.missing_jobs.append(note)
-        for job in child.jobs:
-            if job not in self.jobs:
-                self.jobs.append(job)
-        for job, where in child.job_defs.items():
-            self.job_defs.setdefault(job, where)
-        self.enqueues += child.enqueues
-
-    def merge(self, children: Sequence[tuple[Trace, Optional[Step]]]) -> None:
-        """Children reached from one call site, or the arms of one branch: a task is
-        stamped if every one stamps it, else it is only ``maybe``."""
-        if not children:
-            return
-        definite = set.intersection(*(set(c.stamps) for c, _ in children))
-        for child, step in children:
-            prefix: Chain = (step,) if step is not None else ()
-            self._extend(child, prefix)
-            for task, chain in child.stamps.items():
-                if task in definite:
-                    self.add("timestamp", task, prefix + chain)
-                elif task not in self.stamps:
-                    self.maybe.setdefault(task, prefix + chain)
-            for task, chain in child.maybe.items():
-                if task not in self.stamps:
-                    self.maybe.setdefault(task, prefix + chain)
 
 
 class Tracer:
@@ -235,9 +132,11 @@ class Tracer:
             if isinstance(item, ast.Call):
                 self._call(item, frame, trace)
             elif isinstance(item, Branches):
-                trace.merge([(self._sub(arm, frame), None) for arm in item.arms])
+                where = [Gap(f"{frame.module.path}:{line}", "branch") for line in item.lines]
+                trace.merge([(self._sub(arm, frame), None) for arm in item.arms], where)
             else:  # Maybe: what it stamps is never proof
-                trace.merge([(self._sub(item.block, frame), None), (Trace(), None)])
+                gap = Gap(f"{frame.module.path}:{item.line}", item.kind)
+                trace.merge([(self._sub(item.block, frame), None), (Trace(), None)], [gap, gap])
 
     def _sub(self, block: Block, frame: Frame) -> Trace:
         sub = Trace()
@@ -260,15 +159,15 @@ class Tracer:
             self._enqueue(call, 2, frame, trace, site)
             return
         children: list[tuple[Trace, Step]] = []
-        for func, inst in self._targets(callee):
+        for func, inst, partial in self.targets(callee):
             if func.node.name == "enqueue_recorded":
                 self._enqueue(call, 2, frame, trace, site)
                 return
-            b = self.ev.bind(func, inst, call.args, call.keywords, frame)
+            b = self.ev.bind(func, inst, call.args, call.keywords, frame, partial)
             step = Step("call", func.qualname, site, func.where())
             children.append((self.follow(func, inst, b), step))
         if children:
-            trace.merge(children)
+            trace.merge(children, [Gap(site, "alternative")] * len(children))
         elif _is_dynamic(f, frame):
             trace.notes.append(Note(site, f"{ast.unparse(f)}(...): dynamic dispatch, not followed"))
         else:
@@ -286,17 +185,21 @@ class Tracer:
             return False
         return name.split(".", 1)[0] in self.project.top_packages
 
-    def _targets(self, callee: frozenset[Atom]) -> list[tuple[Func, Optional[Inst]]]:
-        out: list[tuple[Func, Optional[Inst]]] = []
+    def targets(self, callee: frozenset[Atom], partial: Optional[Partial] = None) -> list[_Target]:
+        """The functions a call may run: functions, bound methods, constructors, and
+        what a ``functools.partial`` wraps."""
+        out: list[_Target] = []
         for a in sorted(callee, key=_order):
             if isinstance(a, Func):
-                out.append((a, None))
+                out.append((a, None, partial))
             elif isinstance(a, Bound):
-                out.append((a.func, a.inst))
+                out.append((a.func, a.inst, partial))
             elif isinstance(a, Cls):
                 init = self.ev.method(a, "__init__")
                 if init is not None:
-                    out.append((init, Inst(a)))
+                    out.append((init, Inst(a), partial))
+            elif isinstance(a, Partial) and partial is None:
+                out.extend(self.targets(a.target, a))
         return out
 
     def _stamp(
@@ -352,7 +255,7 @@ class Tracer:
             )
         self._on_success(call, frame, children, site)
         if children:
-            trace.merge(children)
+            trace.merge(children, [Gap(site, "alternative")] * len(children))
         elif missing:
             for m in missing:
                 trace.missing_jobs.append(Note(site, m))
@@ -382,7 +285,7 @@ class Tracer:
         stamps = sorted({(t, a.site) for a in atoms if isinstance(a, Callback) for t in a.tasks})
         callbacks = [
             (self.follow(func, inst, {}), Step("on_success", func.qualname, site, func.where()))
-            for func, inst in self._targets(frozenset(atoms))
+            for func, inst, _ in self.targets(frozenset(atoms))
         ]
         for i, (original, step) in enumerate(children):  # runs after each successful job
             child = original.copy()

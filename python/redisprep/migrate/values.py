@@ -8,11 +8,15 @@ value any assignment in its scope gives it, so ``job_fn = a if cond else b`` is
 right); ``self`` is the concrete instance, so an inherited method's ``self.x()``
 resolves on the subclass. Anything else (a call's result from outside the tree,
 ``getattr``) evaluates to nothing, and the caller reports it as not followed.
+Names are resolved by :mod:`.names`; ``TaskEnum.x`` by the application's task list
+(:mod:`.tasks`). Each recursive step (expressions, MRO, instance attributes, call
+results) is guarded by an in-progress marker or a memo.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Sequence
 from typing import Optional
 
 from .atoms import (
@@ -30,6 +34,7 @@ from .atoms import (
     Inst,
     KwArgs,
     ModRef,
+    Partial,
     Prep,
     PrepCls,
     Seq,
@@ -38,119 +43,28 @@ from .atoms import (
     TaskEnumRef,
     ext,
     freeze,
-    is_task_name,
-    task_value,
 )
-from .index import Import, Module, Project
+from .index import Project
+from .names import NameResolver
+from .tasks import TaskNames, find_task_enum
 
 __all__ = ["Evaluator"]
 
 _MAX_DEPTH = 40
+_Kw = tuple[str, frozenset[Atom]]
 
 
-class Evaluator:
+class Evaluator(NameResolver):
     """Evaluates expressions of the analysed tree to sets of atoms."""
 
-    def __init__(self, project: Project) -> None:
-        self.project = project
-        self._module_frames: dict[str, Frame] = {}
+    def __init__(self, project: Project, tasks: Optional[TaskNames] = None) -> None:
+        super().__init__(project)
+        self.task_names = tasks if tasks is not None else find_task_enum(project)
         self._mro: dict[Cls, list[Cls]] = {}
         self._active: set[tuple[int, int]] = set()
         self._returns: dict[tuple[Func, Optional[Inst], Bindings], frozenset[Atom]] = {}
+        self._inst_attrs: dict[tuple[Inst, str], frozenset[Atom]] = {}
         self.depth = 0
-
-    # ------------------------------------------------------------- frames
-
-    def module_frame(self, module: Module) -> Frame:
-        f = self._module_frames.get(module.name)
-        if f is None:
-            f = Frame(module, module.scope)
-            self._module_frames[module.name] = f
-        return f
-
-    def frame_for(self, func: Func, bindings: dict[str, frozenset[Atom]]) -> Frame:
-        a = func.node.args
-        params = {p.arg for p in [*a.posonlyargs, *a.args, *a.kwonlyargs]}
-        params.update(p.arg for p in (a.vararg, a.kwarg) if p is not None)
-        return Frame(
-            func.module,
-            func.module.scope_of(func.node),
-            func.outer or self.module_frame(func.module),
-            frozenset(params),
-            bindings,
-            func.cls,
-        )
-
-    # ---------------------------------------------------------- name lookup
-
-    def lookup(self, name: str, frame: Frame) -> frozenset[Atom]:
-        f: Optional[Frame] = frame
-        while f is not None:
-            if name in f.params:
-                return f.bindings.get(name, EMPTY)
-            if name in f.scope:
-                return self.scope_name(name, f)
-            if f.outer is None:  # the module: ``from m import *`` last
-                return self.star_name(name, f.module, set())
-            f = f.outer
-        return EMPTY
-
-    def star_name(self, name: str, module: Module, seen: set[str]) -> frozenset[Atom]:
-        """``name`` as bound by the ``from m import *`` of ``module`` (``__all__`` and the
-        no-underscore rule respected), following star imports of star imports."""
-        seen.add(module.name)
-        for target in module.scope.stars:
-            mod = self.project.find(target)
-            if mod is None or mod.name in seen:
-                continue
-            exported = _exported(mod)
-            if name in mod.scope and (
-                name in exported if exported is not None else name[:1] != "_"
-            ):
-                return self.scope_name(name, self.module_frame(mod))
-            found = self.star_name(name, mod, seen)
-            if found:
-                return found
-        return EMPTY
-
-    def scope_name(self, name: str, frame: Frame) -> frozenset[Atom]:
-        s = frame.scope
-        out: set[Atom] = set()
-        fn_frame = frame if frame.outer is not None else None
-        if name in s.defs:
-            out.add(Func(frame.module, s.defs[name], fn_frame))
-        if name in s.classes:
-            out.add(self._cls(Cls(frame.module, s.classes[name], fn_frame)))
-        if name in s.imports:
-            out.update(self.resolve_import(s.imports[name]))
-        for expr in s.assigns.get(name, []):
-            out.update(self.eval(expr, frame))
-        for it in s.loops.get(name, []):
-            out.update(self.items(self.eval(it, frame)))
-        return frozenset(out)
-
-    def _cls(self, c: Cls) -> Atom:
-        if c.node.name == "RedisPrep":
-            return PrepCls()
-        if c.node.name == "TaskEnum":
-            return TaskEnumRef()
-        return c
-
-    def resolve_import(self, imp: Import) -> frozenset[Atom]:
-        if imp.attr is None:
-            mod = self.project.find(imp.module)
-            return frozenset([ModRef(mod) if mod else ext(imp.module)])
-        mod = self.project.find(imp.module) if imp.module else None
-        if mod is not None and imp.attr in mod.scope:
-            return self.scope_name(imp.attr, self.module_frame(mod))
-        if mod is not None:
-            starred = self.star_name(imp.attr, mod, set())
-            if starred:
-                return starred
-        sub = self.project.find(f"{imp.module}.{imp.attr}")
-        if sub is not None and sub.name.endswith(imp.attr):
-            return frozenset([ModRef(sub)])
-        return frozenset([ext(f"{imp.module}.{imp.attr}")])
 
     # ---------------------------------------------------------- attributes
 
@@ -194,7 +108,7 @@ class Evaluator:
                 return frozenset([ModRef(sub)])
             return self.star_name(name, atom.module, set())
         if isinstance(atom, TaskEnumRef):
-            return frozenset([Task(task_value(name))])
+            return frozenset([Task(self.task_names.value(name))])
         if isinstance(atom, (PrepCls, Ext)) and name in FACTORIES:
             return frozenset([Factory(atom)])
         if isinstance(atom, Ext):
@@ -217,14 +131,24 @@ class Evaluator:
 
     def _class_attr(self, cls: Cls, name: str) -> frozenset[Atom]:
         for c in self.mro(cls):
-            scope = c.module.scope_of(c.node)
-            if name in scope:
-                return self.scope_name(
-                    name, Frame(c.module, scope, c.outer or self.module_frame(c.module))
-                )
+            frame = self.class_frame(c)
+            if name in frame.scope:
+                return self.scope_name(name, frame)
         return EMPTY
 
     def _instance_attr(self, inst: Inst, name: str) -> frozenset[Atom]:
+        """``self.name`` as any method of the class assigns it (memoised; an attribute
+        met again while it is being resolved gives nothing)."""
+        key = (inst, name)
+        cached = self._inst_attrs.get(key)
+        if cached is not None:
+            return cached
+        self._inst_attrs[key] = EMPTY  # in progress
+        result = self._instance_attr_values(inst, name)
+        self._inst_attrs[key] = result
+        return result
+
+    def _instance_attr_values(self, inst: Inst, name: str) -> frozenset[Atom]:
         out: set[Atom] = set(self._class_attr(inst.cls, name))
         for c in self.mro(inst.cls):
             for node in c.node.body:
@@ -262,8 +186,37 @@ class Evaluator:
         args: list[ast.expr],
         keywords: list[ast.keyword],
         frame: Frame,
+        partial: Optional[Partial] = None,
     ) -> dict[str, frozenset[Atom]]:
-        """Parameter -> values for a call of ``func`` (``self`` bound to ``inst``)."""
+        """Parameter -> values for a call of ``func`` (``self`` bound to ``inst``; a
+        ``functools.partial``'s own arguments first)."""
+        values: list[frozenset[Atom]] = list(partial.args) if partial else []
+        spread: Optional[frozenset[Atom]] = None
+        for arg in args:
+            if isinstance(arg, ast.Starred):
+                spread = self.items(self.eval(arg.value, frame))
+                break
+            values.append(self.eval(arg, frame))
+        kws: list[_Kw] = list(partial.kwargs) if partial else []
+        for kw in keywords:
+            if kw.arg is not None:
+                kws.append((kw.arg, self.eval(kw.value, frame)))
+            else:  # **mapping passed through
+                for atom in self.eval(kw.value, frame):
+                    if isinstance(atom, KwArgs):
+                        kws.extend(atom.items)
+        return self.bind_values(func, inst, values, spread, kws)
+
+    def bind_values(
+        self,
+        func: Func,
+        inst: Optional[Inst],
+        values: Sequence[frozenset[Atom]],
+        spread: Optional[frozenset[Atom]],
+        kws: Sequence[_Kw],
+    ) -> dict[str, frozenset[Atom]]:
+        """Parameter -> values, from evaluated positional and keyword arguments (a later
+        keyword overrides an earlier one, as a call overrides its partial's)."""
         a = func.node.args
         positional = [p.arg for p in [*a.posonlyargs, *a.args]]
         bindings: dict[str, frozenset[Atom]] = {}
@@ -271,33 +224,26 @@ class Evaluator:
             bindings[positional[0]] = frozenset([inst])
             positional = positional[1:]
         extra: set[Atom] = set()
-        for i, arg in enumerate(args):
-            if isinstance(arg, ast.Starred):
-                spread = self.items(self.eval(arg.value, frame))
-                for p in positional[i:]:
-                    bindings[p] = bindings.get(p, EMPTY) | spread
-                extra.update(spread)
-                break
-            value = self.eval(arg, frame)
+        for i, value in enumerate(values):
             if i < len(positional):
                 bindings[positional[i]] = value
             else:
                 extra.update(value)
+        if spread is not None:
+            for p in positional[len(values) :]:
+                bindings[p] = bindings.get(p, EMPTY) | spread
+            extra.update(spread)
         if a.vararg is not None:
             bindings[a.vararg.arg] = frozenset([Seq(frozenset(extra))])
         names = set(positional) | {p.arg for p in a.kwonlyargs}
-        rest: list[tuple[str, frozenset[Atom]]] = []
-        for kw in keywords:
-            if kw.arg is not None and kw.arg in names:
-                bindings[kw.arg] = self.eval(kw.value, frame)
-            elif kw.arg is not None:
-                rest.append((kw.arg, self.eval(kw.value, frame)))
-            else:  # **mapping passed through
-                for atom in self.eval(kw.value, frame):
-                    if isinstance(atom, KwArgs):
-                        rest.extend(atom.items)
+        rest: dict[str, frozenset[Atom]] = {}
+        for name, value in kws:
+            if name in names:
+                bindings[name] = value
+            else:
+                rest[name] = value
         if a.kwarg is not None:
-            bindings[a.kwarg.arg] = frozenset([KwArgs(tuple(rest))])
+            bindings[a.kwarg.arg] = frozenset([KwArgs(tuple(rest.items()))])
         defaults_frame = func.outer or self.module_frame(func.module)
         for param, d in zip(reversed([*a.posonlyargs, *a.args]), reversed(a.defaults)):
             if param.arg not in bindings:
@@ -341,6 +287,11 @@ class Evaluator:
                 out.add(Callback(frozenset(self.tasks(args)), frame.module.where(call)))
             elif name.endswith("Callback") and call.args:  # rq.Callback(func)
                 out.update(self.eval(call.args[0], frame))
+            elif isinstance(atom, Ext) and name.endswith("partial") and call.args:
+                out.add(self.partial(call, frame))
+            elif isinstance(atom, Partial):
+                for target in atom.target:
+                    out.update(self._returns_of(target, call, frame, atom))
             elif isinstance(atom, Factory):
                 target = atom.cls
                 out.add(
@@ -359,14 +310,32 @@ class Evaluator:
                     bindings = freeze(self.bind(init, None, call.args, call.keywords, frame))
                     bindings = tuple(kv for kv in bindings if kv[0] != _first_param(init))
                 out.add(Inst(atom, bindings))
-            elif isinstance(atom, Func):
-                out.update(
-                    self.returns(atom, None, self.bind(atom, None, call.args, call.keywords, frame))
-                )
-            elif isinstance(atom, Bound):
-                b = self.bind(atom.func, atom.inst, call.args, call.keywords, frame)
-                out.update(self.returns(atom.func, atom.inst, b))
+            elif isinstance(atom, (Func, Bound)):
+                out.update(self._returns_of(atom, call, frame, None))
         return frozenset(out)
+
+    def _returns_of(
+        self, atom: Atom, call: ast.Call, frame: Frame, partial: Optional[Partial]
+    ) -> frozenset[Atom]:
+        if isinstance(atom, Func):
+            b = self.bind(atom, None, call.args, call.keywords, frame, partial)
+            return self.returns(atom, None, b)
+        if isinstance(atom, Bound):
+            b = self.bind(atom.func, atom.inst, call.args, call.keywords, frame, partial)
+            return self.returns(atom.func, atom.inst, b)
+        return EMPTY
+
+    def partial(self, call: ast.Call, frame: Frame) -> Partial:
+        """``functools.partial(func, *args, **kwargs)`` with its arguments evaluated
+        (a nested partial's arguments come first)."""
+        target = self.eval(call.args[0], frame)
+        args = tuple(self.eval(a, frame) for a in call.args[1:] if not isinstance(a, ast.Starred))
+        kwargs = tuple((k.arg, self.eval(k.value, frame)) for k in call.keywords if k.arg)
+        inner = [a for a in target if isinstance(a, Partial)]
+        if len(inner) == 1 and len(target) == 1:
+            p = inner[0]
+            return Partial(p.target, p.args + args, p.kwargs + kwargs)
+        return Partial(target, args, kwargs)
 
     def callee(self, call: ast.Call, frame: Frame) -> frozenset[Atom]:
         f = call.func
@@ -438,7 +407,9 @@ class Evaluator:
             base = self.eval(e.value, frame)
             key = self.eval(e.slice, frame)
             if any(isinstance(a, TaskEnumRef) for a in base):
-                return frozenset(Task(task_value(k.value)) for k in key if isinstance(k, Str))
+                return frozenset(
+                    Task(self.task_names.value(k.value)) for k in key if isinstance(k, Str)
+                )
             return self.items(base)
         if isinstance(e, (ast.Await, ast.Starred, ast.NamedExpr)):
             return self.eval(e.value, frame)
@@ -450,21 +421,9 @@ class Evaluator:
         for a in self.items(atoms):
             if isinstance(a, Task):
                 out.add(a.value)
-            elif isinstance(a, Str) and is_task_name(a.value):
-                out.add(task_value(a.value))
+            elif isinstance(a, Str) and self.task_names.is_task(a.value):
+                out.add(self.task_names.value(a.value))
         return out
-
-
-def _exported(mod: Module) -> Optional[set[str]]:
-    """The module's ``__all__`` when it is a literal list or tuple of strings."""
-    for expr in mod.scope.assigns.get("__all__", []):
-        if isinstance(expr, (ast.List, ast.Tuple)):
-            return {
-                e.value
-                for e in expr.elts
-                if isinstance(e, ast.Constant) and isinstance(e.value, str)
-            }
-    return None
 
 
 def _first_param(func: Func) -> Optional[str]:

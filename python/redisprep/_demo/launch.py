@@ -1,4 +1,5 @@
-"""``python -m redisprep demo``: the wepppy-shaped app, live.
+"""The demo launcher behind ``python -m redisprep demo`` (parsed by
+:mod:`redisprep.cli.demo`): the wepppy-shaped app, live.
 
 Starts a private ``redis-server`` (or uses ``--redis-url``), one real forking RQ
 worker process, and the Flask app (the migrated ``rq_api`` endpoints plus the
@@ -32,16 +33,16 @@ import time
 import urllib.parse
 import urllib.request
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 if TYPE_CHECKING:
     import flask
     from werkzeug.serving import BaseWSGIServer
 
-    from ._demo.status import RunStatus
-    from ._server import RedisServer
+    from .._server import RedisServer
+    from .status import RunStatus
 
-__all__ = ["main", "make_app"]
+__all__ = ["Demo", "make_app", "run"]
 
 WORKER_START_LIMIT = 60.0
 
@@ -54,9 +55,9 @@ def make_app(
 ) -> flask.Flask:
     """The demo app (``rq_api`` endpoints) plus the run status page and its live
     invalidation feed (``events``: see :func:`redisprep._demo.app.create_app`)."""
-    from ._demo.app import create_app
-    from ._demo.events import events_blueprint
-    from ._demo.status import status_blueprint
+    from .app import create_app
+    from .events import events_blueprint
+    from .status import status_blueprint
 
     app = create_app(runs_root, redis_url, queue_name, events)
     app.register_blueprint(events_blueprint())
@@ -89,8 +90,9 @@ def _on_sigterm(signum: int, frame: Optional[FrameType]) -> None:
 class Demo:
     """The demo's processes: private Redis, RQ worker, web server, sample run."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, error: Callable[[str], None]) -> None:
         self.args = args
+        self.error = error  # prints one error line (redisprep demo: error: ...)
         self.redis: Optional[RedisServer] = None
         self.redis_url: str = args.redis_url or ""
         self.own_root = args.runs_root is None
@@ -113,10 +115,10 @@ class Demo:
 
         from werkzeug.serving import make_server
 
-        from ._demo.events import enable_keyspace_events, events_on
-        from ._demo.nodb import cache_client
-        from ._demo.runs import create_sample_run, warm_caches
-        from ._server import RedisServer
+        from .._server import RedisServer
+        from .events import enable_keyspace_events, events_on
+        from .nodb import cache_client
+        from .runs import create_sample_run, warm_caches
 
         if not self.redis_url:
             _say("==> starting a private redis-server")
@@ -170,7 +172,7 @@ class Demo:
         """Wait (bounded, with progress) until the worker has registered with RQ."""
         from rq import Worker
 
-        from ._demo.app import rq_connection
+        from .app import rq_connection
 
         assert self.worker is not None
         conn = rq_connection(self.redis_url)
@@ -198,7 +200,7 @@ class Demo:
         assert self.worker is not None
         while True:
             if self.worker.poll() is not None:
-                _say(f"error: the RQ worker exited with code {self.worker.returncode}")
+                self.error(f"the RQ worker exited with code {self.worker.returncode}")
                 return 1
             time.sleep(0.5)
 
@@ -210,7 +212,7 @@ class Demo:
             self.server.server_close()
             self.server = None
         if self.worker is not None and self.worker.poll() is None:
-            from ._server import stop_process
+            from .._server import stop_process
 
             _say("==> stopping the RQ worker")
             stop_process(self.worker, 15)  # SIGTERM: RQ's warm shutdown
@@ -255,11 +257,11 @@ class Demo:
             time.sleep(0.05)
 
     def run_once(self) -> int:
-        from ._demo.app import rq_connection
-        from ._demo.nodb import cache_client
-        from ._demo.status import collect_status
-        from .prep import RedisPrep
-        from .task import TaskEnum
+        from ..prep import RedisPrep
+        from ..task import TaskEnum
+        from .app import rq_connection
+        from .nodb import cache_client
+        from .status import collect_status
 
         task = TaskEnum.build_climate
         prep = RedisPrep.getInstance(self.wd)
@@ -320,33 +322,41 @@ class Demo:
             "audit_before": audit_before,
             "audit_after": audit_after,
         }
-        problems = []
-        if status != "finished":
-            problems.append(f"the job ended {status}")
-        if ts_after is None or ts_after == ts_before:
-            problems.append("no new build_climate timestamp")
-        if any(k in present_after for k in rule_keys):
-            problems.append("cache keys the rules name are still present")
-        if any(k not in present_after for k in untouched):
-            problems.append("an unrelated cache key disappeared")
-        if climate_after["source"] != "file" or climate_after["revision"] != (
-            (climate_before["revision"] or 0) + 1
-        ):
-            problems.append("the climate state did not come fresh from its file")
-        if not page_ok:
-            problems.append("the status page does not show the new timestamp and state")
-        if audit_before["stale_keys"] != [planted]:
-            problems.append("the audit before the job did not find exactly the planted stale entry")
-        if audit_after["counts"]["stale"] or audit_after["counts"]["orphan"]:
-            problems.append("the audit after the job still finds stale or orphan entries")
+        problems = _problems(result, untouched)
         result["ok"] = not problems
         _say("RESULT " + json.dumps(result, sort_keys=True))
         for problem in problems:
-            _say(f"error: {problem}")
+            self.error(problem)
         if not problems:
             gone = [k for k in present_before if k in rule_keys]
             _say(f"==> OK: build_climate deleted {len(gone)} cache keys of this run at completion")
         return 0 if not problems else 1
+
+
+def _problems(result: dict[str, Any], untouched: list[str]) -> list[str]:
+    """What went wrong in a ``--once`` round (``result`` is its RESULT document;
+    ``untouched``: cache keys present before that the rules do not name)."""
+    problems = []
+    present_after = result["keys_present_after"]
+    before, after = result["climate_before"], result["climate_after"]
+    audit_before, audit_after = result["audit_before"], result["audit_after"]
+    if result["job_status"] != "finished":
+        problems.append(f"the job ended {result['job_status']}")
+    if result["timestamp_after"] in (None, result["timestamp_before"]):
+        problems.append("no new build_climate timestamp")
+    if any(k in present_after for k in result["invalidated_keys"]):
+        problems.append("cache keys the rules name are still present")
+    if any(k not in present_after for k in untouched):
+        problems.append("an unrelated cache key disappeared")
+    if after["source"] != "file" or after["revision"] != (before["revision"] or 0) + 1:
+        problems.append("the climate state did not come fresh from its file")
+    if not result["status_page_ok"]:
+        problems.append("the status page does not show the new timestamp and state")
+    if audit_before["stale_keys"] != [result["planted_stale"]]:
+        problems.append("the audit before the job did not find exactly the planted stale entry")
+    if audit_after["counts"]["stale"] or audit_after["counts"]["orphan"]:
+        problems.append("the audit after the job still finds stale or orphan entries")
+    return problems
 
 
 STALE_CONTROLLER = "wepp"  # in build_climate's cascade (via run_wepp_hillslopes)
@@ -355,7 +365,7 @@ STALE_CONTROLLER = "wepp"  # in build_climate's cascade (via run_wepp_hillslopes
 def _plant_stale(wd: str) -> str:
     """Rewrite ``wepp.nodb`` without its write-through (what wepppy does when the
     cache write fails): the cached copy is now stale. Returns its key."""
-    from ._demo.nodb import NoDbController
+    from .nodb import NoDbController
 
     ctrl = NoDbController(wd, STALE_CONTROLLER)
     state = ctrl.read_file()
@@ -368,7 +378,7 @@ def _plant_stale(wd: str) -> str:
 
 def _audit(wd: str, when: str) -> dict[str, Any]:
     """``redisprep audit WD``, printed; returns its counts and stale keys."""
-    from ._audit_cli import collect, print_text
+    from .._audit_report import collect, print_text
 
     _say(f"==> audit {when} (python -m redisprep audit {wd})")
     outcome = collect([wd])
@@ -403,8 +413,7 @@ def _print_round(
     for t_before, t_after in zip(before.tasks, after.tasks):
         if t_before.timestamp != t_after.timestamp or str(t_before.task) == str(task):
             _say(
-                f"    {t_after.task.label()} ({t_after.task}): {t_before.timestamp} -> "
-                f"{t_after.timestamp}"
+                f"    {t_after.label} ({t_after.task}): {t_before.timestamp} -> {t_after.timestamp}"
             )
     _say(f"  cache keys (DB 13) the rules invalidate for {task}:")
     for key in rule_keys:
@@ -424,35 +433,11 @@ def _print_round(
             )
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m redisprep demo",
-        description="Run the wepppy-shaped demo: private Redis, one RQ worker, the Flask app "
-        "and a run status page.",
-    )
-    parser.add_argument("--redis-url", default=None, help="use this Redis (default: start one)")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="web port (default: a free one)")
-    parser.add_argument("--runs-root", default=None, help="run folders (default: a temp folder)")
-    parser.add_argument("--runid", default="demo-run")
-    parser.add_argument("--config", default="dev_unit")
-    parser.add_argument("--queue", default="redisprep-demo", help="RQ queue name")
-    parser.add_argument("--timeout", type=float, default=60.0, help="--once: job wait limit (s)")
-    parser.add_argument("--once", action="store_true", help="run one scripted round and exit")
-    parser.add_argument(
-        "--no-events",
-        action="store_true",
-        help="do not publish invalidation events (the status page then has no live feed)",
-    )
-    args = parser.parse_args(argv)
-    for module in ("flask", "rq"):
-        try:
-            __import__(module)
-        except ImportError:
-            _say(f"error: the demo needs {module}: pip install 'redisprep[flask,rq]'")
-            return 2
-
-    demo = Demo(args)
+def run(args: argparse.Namespace, error: Callable[[str], None]) -> int:
+    """Run the demo as parsed by :mod:`redisprep.cli.demo` (``--once``: one scripted
+    round, exit 0 when everything happened as it should; else until Ctrl-C or
+    SIGTERM). ``error`` prints one error line."""
+    demo = Demo(args, error)
     previous = previous_int = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
@@ -466,7 +451,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         _say("\n==> shutting down")
         return 0
     except Exception as e:  # report any failure in one line, then shut down
-        _say(f"error: {type(e).__name__}: {e}")
+        error(f"{type(e).__name__}: {e}")
         return 1
     finally:
         demo.close()
@@ -474,7 +459,3 @@ def main(argv: Optional[list[str]] = None) -> int:
             signal.signal(signal.SIGTERM, previous)
         if previous_int is not None:
             signal.signal(signal.SIGINT, previous_int)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

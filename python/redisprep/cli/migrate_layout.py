@@ -1,17 +1,19 @@
-"""``python -m redisprep migrate-layout``: copy prep hashes between the
-standalone (wepppy) layout and the cluster layout. Caches are dropped, not
-copied (controllers re-cache from their ``.nodb`` files on the next read)."""
+"""``redisprep migrate-layout --from URL --to URL [--runs GLOB] [--dry-run]``: copy
+prep hashes between the standalone (wepppy) layout and the cluster layout. Caches
+are dropped, not copied (controllers re-cache from their ``.nodb`` files on the
+next read)."""
 
 from __future__ import annotations
 
 import argparse
 import fnmatch
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Optional
 
-from . import _redisprep
-from ._client import from_params
+from .. import _redisprep
+from .._client import from_params
+from ._common import EXIT_OK, UsageError, argv_of, guarded, new_parser
 
 __all__ = ["main"]
 
@@ -48,40 +50,35 @@ def _progress(done: int, total: int) -> None:
     sys.stderr.flush()
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    ap = argparse.ArgumentParser(
-        prog="redisprep migrate-layout",
-        description="Copy prep hashes between layouts; caches are dropped.",
-    )
+def _parser() -> argparse.ArgumentParser:
+    ap = new_parser("migrate-layout", "Copy prep hashes between layouts; caches are dropped.")
     ap.add_argument(
         "--from", dest="src", required=True, help="source URL (redis:// or redis+cluster://)"
     )
     ap.add_argument("--to", dest="dst", required=True, help="destination URL")
     ap.add_argument("--runs", default="*", help="glob over run ids (default: all)")
     ap.add_argument("--dry-run", action="store_true", help="list what would be copied")
-    args = ap.parse_args(argv)
-    sides: list[_Side] = []
-    try:
-        return _migrate(args, sides)
-    finally:
-        for side in sides:  # close the sockets (a long-lived caller must not leak them)
-            side.client.close()
+    return ap
 
 
-def _migrate(args: argparse.Namespace, sides: list[_Side]) -> int:
+def _connect(args: argparse.Namespace, sides: list[_Side]) -> list[tuple[str, str]]:
+    """Open both sides (into ``sides``, for closing) and list the source's runs."""
     try:
         sides.append(_Side(args.src))
         sides.append(_Side(args.dst))
-        src, dst = sides
-        runs = sorted(src.runs(args.runs))
+        return sorted(sides[0].runs(args.runs))
     except Exception as e:  # connection or URL problems: say so plainly
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        raise UsageError(str(e)) from None
+
+
+def _migrate(args: argparse.Namespace, sides: list[_Side]) -> int:
+    runs = _connect(args, sides)
+    src, dst = sides
     if args.dry_run:
         for run_id, key in runs:
             print(f"would copy {key!r} -> {dst.key_of(run_id)!r}")
         print(f"{len(runs)} run(s) would be copied (dry run)")
-        return 0
+        return EXIT_OK
     copied = 0
     for i, (run_id, key) in enumerate(runs, 1):
         fields = {k: v for k, v in src.client.hgetall(key).items() if not k.startswith("locked:")}
@@ -92,8 +89,19 @@ def _migrate(args: argparse.Namespace, sides: list[_Side]) -> int:
     if runs:
         sys.stderr.write("\n")
     print(f"copied {copied} run(s); caches were not copied")
-    return 0
+    return EXIT_OK
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def _run(args: argparse.Namespace) -> int:
+    sides: list[_Side] = []
+    try:
+        return _migrate(args, sides)
+    finally:
+        for side in sides:  # close the sockets (a long-lived caller must not leak them)
+            side.client.close()
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run ``migrate-layout``; returns the exit status."""
+    args = _parser().parse_args(argv_of(argv))
+    return guarded("migrate-layout", lambda: _run(args))
