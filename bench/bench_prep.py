@@ -11,7 +11,7 @@ bench/harness.py.
 Starts its own private redis-server (never the shared 6379) and compares, with the
 run folder on ext4 (a temp dir under /var/tmp) and on tmpfs (/dev/shm):
 
-- legacy: the pure-Python RedisPrep of SPEC on redis-py + hiredis
+- legacy: the pure-Python reference of wepppy's RedisPrep on redis-py + hiredis
   (tests/support/legacy_ref.py: HSET, then HGETALL + json.dump to the file);
 - legacy + naive invalidation: the same, plus one DEL per rendered cache key on
   DB 13 through a second redis-py client;

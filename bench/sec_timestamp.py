@@ -278,7 +278,7 @@ def section_unrelated(env: Env) -> None:
     try:
         wdn, wdr = root / "run-naive", root / "run-redisprep"
         kn, kr = rendered_keys("bench_3", str(wdn)), rendered_keys("bench_3", str(wdr))
-        prep = RedisPrep(str(wdr), _init=False)
+        prep = RedisPrep.__new__(RedisPrep, str(wdr))
         variants = []
         for size in env.profile.sizes:
             srv = RedisServer().start()

@@ -1,5 +1,6 @@
 //! Reading settings from the environment: one set of parsers (and errors) for
-//! every setting of both layouts.
+//! every `REDISPREP_*` / `REDIS_*` variable, of both layouts and of the rules
+//! engine.
 
 use std::time::Duration;
 
@@ -42,5 +43,44 @@ pub(crate) fn seconds(name: &str, v: f64) -> CoreResult<Duration> {
         Err(CoreError::Config(format!(
             "{name} must be a number of seconds in (0, 86400), got {v}"
         )))
+    }
+}
+
+/// An interval in seconds, in [0, 86400): 0 is allowed (check every time).
+pub(crate) fn env_interval(name: &str) -> CoreResult<Option<Duration>> {
+    match env_parse::<f64>(name)? {
+        None => Ok(None),
+        Some(v) if v.is_finite() && (0.0..86_400.0).contains(&v) => {
+            Ok(Some(Duration::from_secs_f64(v)))
+        }
+        Some(v) => Err(CoreError::Config(format!(
+            "{name} must be a number of seconds in [0, 86400), got {v}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_are_checked_like_every_setting() {
+        // a variable only this test sets
+        let name = "REDISPREP_TEST_ENV_INTERVAL";
+        std::env::set_var(name, "0");
+        assert_eq!(env_interval(name).unwrap(), Some(Duration::ZERO));
+        std::env::set_var(name, " 2.5 ");
+        assert_eq!(
+            env_interval(name).unwrap(),
+            Some(Duration::from_millis(2500))
+        );
+        for bad in ["soon", "-1", "nan", "86400"] {
+            std::env::set_var(name, bad);
+            let e = env_interval(name).unwrap_err().to_string();
+            assert!(e.contains(name), "{e}");
+        }
+        std::env::set_var(name, "  ");
+        assert_eq!(env_interval(name).unwrap(), None);
+        std::env::remove_var(name);
     }
 }

@@ -54,6 +54,9 @@ pub enum CoreError {
     /// A key, controller or task argument was not acceptable.
     #[error("{0}")]
     InvalidKey(String),
+    /// A controller name the rules in force do not define.
+    #[error("unknown controller {name:?} (not in {rules})")]
+    UnknownController { name: String, rules: String },
     /// A configuration value was not acceptable.
     #[error("invalid configuration: {0}")]
     Config(String),

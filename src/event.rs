@@ -12,8 +12,8 @@
 
 /// Lua: `checklist_event(hash_key, prefix, spec)` returns the event payload:
 /// `prefix` (a JSON object) with `"checklist"` appended, evaluated on the hash
-/// as it is now. Integers follow SPEC section 9 exactly (optional sign, ASCII
-/// digits, signed 64-bit; compared as decimal strings, never as doubles).
+/// as it is now. Integers follow wepppy's preflight rule exactly (optional sign,
+/// ASCII digits, signed 64-bit; compared as decimal strings, never as doubles).
 #[macro_export]
 #[doc(hidden)]
 macro_rules! checklist_lua {

@@ -4,8 +4,11 @@
 
 use crate::backend::{self, Backend};
 use crate::errors::CoreResult;
+use crate::fields;
 use crate::mutation::{Event, Mutation, Outcome};
+use crate::preflight::{self, Preflight};
 use crate::prep::{now_secs, Prep};
+use crate::rules::model::DEFAULT_CACHE_DB;
 use crate::rules::{self, KeyPlan, Rules};
 use crate::stats;
 
@@ -64,32 +67,50 @@ impl Prep {
     }
 
     /// `timestamp(task)`: record `int(time.time())` and, unless `invalidate` is
-    /// false, delete the caches the rules name, all in one round trip.
+    /// false, delete the caches the rules in force name, all in one round trip.
     pub fn timestamp(&self, task: &str, invalidate: bool, now: Option<i64>) -> CoreResult<Outcome> {
+        let rules = if invalidate { rules::active() } else { None };
+        self.timestamp_with(rules.as_deref(), task, now)
+    }
+
+    /// `timestamp(task)`, then the checklist of the hash the write read, both
+    /// with one snapshot of the rules (taken before the write: a reload in
+    /// between is never seen, and nothing can fail after the write).
+    pub fn timestamp_and_preflight(&self, task: &str) -> CoreResult<Preflight> {
+        let rules = rules::require_active()?;
+        let out = self.timestamp_with(Some(&rules), task, None)?;
+        Ok(preflight::evaluate(&rules, &out.hash, false))
+    }
+
+    /// `timestamp(task)` with `rules` (none: record the timestamp only).
+    fn timestamp_with(
+        &self,
+        rules: Option<&Rules>,
+        task: &str,
+        now: Option<i64>,
+    ) -> CoreResult<Outcome> {
         let b = backend::current()?;
         let ts = now.unwrap_or_else(now_secs);
-        let mut active = if invalidate { rules::active() } else { None };
-        if let Some(r) = &active {
-            if let Err(e) = b.check_cache_db(r.db) {
+        let rules = rules.filter(|r| match b.check_cache_db(r.db) {
+            Ok(()) => true,
+            Err(e) => {
                 log::warn!("redisprep: invalidation skipped (timestamps are still recorded). {e}");
-                active = None;
+                false
             }
-        }
-        let (keys, patterns, db) = match &active {
-            Some(r) => {
-                let (k, p) = self.task_keys(&b, r, task);
-                (k, p, r.db)
-            }
-            None => (Vec::new(), Vec::new(), 13),
+        });
+        let (keys, patterns) = match rules {
+            Some(r) => self.task_keys(&b, r, task),
+            None => (Vec::new(), Vec::new()),
         };
-        let event = match (&active, keys.is_empty()) {
-            (Some(r), false) => self.event(&b, r, task, &keys, ts),
+        let event = match rules {
+            Some(r) if !keys.is_empty() => self.event(&b, r, task, &keys, ts),
             _ => None,
         };
+        let db = rules.map_or(DEFAULT_CACHE_DB, |r| r.db);
         let mut out = self.write(
             &b,
             Mutation {
-                sets: vec![(format!("timestamps:{task}"), ts.to_string())],
+                sets: vec![(fields::timestamp(task), ts.to_string())],
                 cache_keys: keys,
                 cache_db: db,
                 event,
@@ -99,19 +120,22 @@ impl Prep {
         stats::TIMESTAMPS.incr();
         if !patterns.is_empty() {
             let (more, short) = b.scan_delete(db, &patterns)?;
-            stats::KEYS_DELETED.add(more.len() as u64);
             out.deleted.extend(more);
             out.shortfall = out.shortfall.or(short);
         }
-        if active.is_some() {
-            stats::INVALIDATIONS.incr();
-            log::debug!(
-                "redisprep: invalidated run={:?} task={task:?} keys_deleted={}",
-                self.run_id,
-                out.deleted.len()
-            );
+        if rules.is_some() {
+            self.invalidated(task, out.deleted.len());
         }
         out.replicated()
+    }
+
+    /// Count and log one invalidation of `task` (with or without a timestamp).
+    fn invalidated(&self, task: &str, deleted: usize) {
+        stats::INVALIDATIONS.incr();
+        log::debug!(
+            "redisprep: invalidated run={:?} task={task:?} keys_deleted={deleted}",
+            self.run_id
+        );
     }
 
     /// Delete the caches of the given plans (as the rules render them; the
@@ -135,12 +159,8 @@ impl Prep {
             deleted.extend(more);
             shortfall = shortfall.or(short);
         }
-        stats::KEYS_DELETED.add(deleted.len() as u64);
         match shortfall {
-            Some(s) => {
-                stats::REPLICATION_ERRORS.incr();
-                Err(s.into_error())
-            }
+            Some(s) => Err(s.into_error()),
             None => Ok(deleted),
         }
     }
@@ -148,26 +168,15 @@ impl Prep {
     /// `invalidate_caches_for_task`: the caches of `task` for this run, no timestamp.
     pub fn invalidate_task(&self, rules: &Rules, task: &str) -> CoreResult<Vec<String>> {
         let deleted = self.delete_plans(rules.plan(task, &self.vars()), rules.db)?;
-        stats::INVALIDATIONS.incr();
-        log::debug!(
-            "redisprep: invalidated run={:?} task={task:?} keys_deleted={}",
-            self.run_id,
-            deleted.len()
-        );
+        self.invalidated(task, deleted.len());
         Ok(deleted)
     }
 
     /// `refresh_controller_cache`: one controller's caches for this run;
-    /// `None` when the rules have no such controller.
-    pub fn refresh_controller(
-        &self,
-        rules: &Rules,
-        controller: &str,
-    ) -> CoreResult<Option<Vec<String>>> {
-        match rules.controller_plan(controller, &self.vars()) {
-            Some(plan) => self.delete_plans(vec![plan], rules.db).map(Some),
-            None => Ok(None),
-        }
+    /// `UnknownController` when the rules have no such controller.
+    pub fn refresh_controller(&self, rules: &Rules, controller: &str) -> CoreResult<Vec<String>> {
+        let plan = rules.controller_plan(controller, &self.vars())?;
+        self.delete_plans(vec![plan], rules.db)
     }
 
     /// `clear_all_caches`: every controller's caches for this run.

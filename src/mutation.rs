@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::errors::CoreResult;
 use crate::replication::Shortfall;
+use crate::rules::model::DEFAULT_CACHE_DB;
 
 /// Hash field of the "loaded" flag.
 pub const LOADED: &str = "attrs:loaded";
@@ -13,15 +14,29 @@ pub const LOADED: &str = "attrs:loaded";
 pub type Snapshot = Arc<Vec<(String, String)>>;
 
 /// A change to the run's hash, applied atomically with its cache deletions.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct Mutation {
     pub sets: Vec<(String, String)>,
     pub dels: Vec<String>,
-    /// Cache keys to delete in the rules' cache DB.
+    /// Cache keys to delete in `cache_db`.
     pub cache_keys: Vec<String>,
+    /// The rules' cache DB (standalone layout; the cluster has one keyspace).
     pub cache_db: i64,
     /// The event to PUBLISH inside the transaction.
     pub event: Option<Event>,
+}
+
+impl Default for Mutation {
+    /// No change; the cache DB is [`DEFAULT_CACHE_DB`] until the rules name one.
+    fn default() -> Self {
+        Mutation {
+            sets: Vec::new(),
+            dels: Vec::new(),
+            cache_keys: Vec::new(),
+            cache_db: DEFAULT_CACHE_DB,
+            event: None,
+        }
+    }
 }
 
 /// An invalidation event: `payload` (a JSON object) is published on `channel`

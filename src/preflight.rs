@@ -1,4 +1,5 @@
-//! wepppy's dependency checklist (SPEC section 9), evaluated from one hash
+//! wepppy's dependency checklist (the checks wepppy's preflight service
+//! computes; see docs/COMPATIBILITY.md), evaluated from one hash
 //! snapshot against the checks declared in the rules file.
 
 use std::collections::HashMap;
@@ -19,7 +20,7 @@ pub struct Preflight {
     pub last_modified: Option<i64>,
 }
 
-/// SPEC integer: optional sign, ASCII digits, signed 64-bit.
+/// wepppy's preflight integer: optional sign, ASCII digits, signed 64-bit.
 pub fn parse_int(s: &str) -> Option<i64> {
     let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {

@@ -1,4 +1,5 @@
-//! The Redis side of a run: the legacy hash API (SPEC section 2). Writes go
+//! The Redis side of a run: the legacy hash API (one hash per run,
+//! fields `timestamps:`, `attrs:`, `rq:`, `archive:`; docs/COMPATIBILITY.md). Writes go
 //! through [`crate::write`]; invalidation through [`crate::invalidate`].
 //! Every operation takes the backend once, at its start.
 
@@ -11,6 +12,7 @@ use redis::Value;
 use crate::backend::{self, Backend};
 use crate::dump::{self, RunDir};
 use crate::errors::CoreResult;
+use crate::fields;
 use crate::mutation::{Mutation, Outcome, Snapshot, LOADED};
 use crate::paths;
 use crate::preflight::{self, Preflight};
@@ -32,10 +34,6 @@ pub fn now_secs() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-fn is_true(v: Option<&str>) -> bool {
-    v.is_some_and(|s| s.to_lowercase() == "true")
 }
 
 impl Prep {
@@ -60,7 +58,7 @@ impl Prep {
     /// The Redis key of this run's hash on the backend in force: the run id
     /// (standalone, legacy) or `prep:{<run_id>}` (cluster layout).
     pub fn hash_key(&self) -> CoreResult<String> {
-        Ok(backend::current()?.hash_key(&self.run_id).into_owned())
+        Ok(backend::current()?.hash_key(&self.run_id))
     }
 
     /// `<wd>/redisprep.dump`, as `os.path.join` builds it.
@@ -108,7 +106,7 @@ impl Prep {
     fn load(&self, b: &Backend) -> CoreResult<()> {
         let key = b.hash_key(&self.run_id);
         let v = b.run(|c| redis::cmd("HGET").arg(&*key).arg(LOADED).query::<Value>(c))?;
-        if is_true(value::opt_string(&v)?.as_deref()) {
+        if fields::is_true(value::opt_string(&v)?.as_deref()) {
             return Ok(());
         }
         let path = PathBuf::from(self.dump_filepath());
@@ -179,6 +177,14 @@ impl Prep {
     /// The last hash snapshot this instance read in a transaction.
     pub fn last_snapshot(&self) -> Option<Snapshot> {
         self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The checklist of the hash this instance's last write read, with the
+    /// rules in force; `None` before any write or without valid rules.
+    pub fn last_preflight(&self) -> Option<Preflight> {
+        let hash = self.last_snapshot()?;
+        let rules = crate::rules::active()?;
+        Some(preflight::evaluate(&rules, &hash, false))
     }
 
     /// Legacy `dump()`: HGETALL, drop `locked:*`, write if the folder exists.

@@ -97,8 +97,10 @@ pub struct Shortfall {
 }
 
 impl Shortfall {
-    /// The error a caller sees (`ReplicationError` in Python).
+    /// The error a caller sees (`ReplicationError` in Python), counted in
+    /// `replication_errors` (each failed operation reports it once).
     pub fn into_error(self) -> CoreError {
+        crate::stats::REPLICATION_ERRORS.incr();
         CoreError::Replication {
             acked: self.acked,
             wanted: self.wanted,

@@ -1,5 +1,6 @@
 //! One settings type for both layouts, resolved once by one resolver that
-//! reads the environment (wepppy's resolution order, docs/DEPLOY.md), from
+//! reads the environment (wepppy's resolution order, written out at
+//! [`Settings::resolve`]), from
 //! the [`Options`] a caller gave.
 
 use std::time::Duration;
@@ -8,6 +9,7 @@ use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
 
 use crate::env::{env, env_bool, env_parse, seconds};
 use crate::errors::{redact, CoreError, CoreResult};
+use crate::layout::Layout;
 use crate::password::{self, PasswordSource};
 use crate::replication::Replication;
 
@@ -331,7 +333,7 @@ impl Settings {
         let target =
             match url.as_deref() {
                 Some(u) if is_cluster(u) => Target::Cluster(cluster(o, u, sources)?),
-                _ if o.url.is_none() && layout_is_cluster() => return Err(CoreError::Config(
+                _ if o.url.is_none() && layout_is_cluster()? => return Err(CoreError::Config(
                     "cluster layout needs nodes: set REDIS_URL=redis+cluster://host:port,host:port"
                         .into(),
                 )),
@@ -357,8 +359,21 @@ fn url_setting(o: &Options) -> (Option<String>, &'static str) {
     (None, "default")
 }
 
-fn layout_is_cluster() -> bool {
-    env("REDISPREP_LAYOUT").is_some_and(|l| l.trim().eq_ignore_ascii_case("cluster"))
+/// `REDISPREP_LAYOUT` (`standalone` or `cluster`, any case) asks for the cluster.
+fn layout_is_cluster() -> CoreResult<bool> {
+    match env("REDISPREP_LAYOUT") {
+        None => Ok(false),
+        Some(v) => v
+            .trim()
+            .to_ascii_lowercase()
+            .parse::<Layout>()
+            .map(|l| l == Layout::Cluster)
+            .map_err(|_| {
+                CoreError::Config(format!(
+                    "REDISPREP_LAYOUT={v:?} is not a layout (standalone or cluster)"
+                ))
+            }),
+    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Process-wide counters, exposed as `redisprep.stats()`.
+//! Process-wide counters, exposed as `redisprep.stats()`. Each is counted in
+//! one place, named on it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -23,16 +24,26 @@ impl Counter {
     }
 }
 
+/// `timestamp()` calls that wrote (`Prep::timestamp_with`).
 pub static TIMESTAMPS: Counter = Counter::new();
+/// Invalidations with or without a timestamp (`Prep::invalidated`).
 pub static INVALIDATIONS: Counter = Counter::new();
+/// Cache keys that existed and were deleted (`backend::existed`, where every `DEL` reply is read).
 pub static KEYS_DELETED: Counter = Counter::new();
+/// Requests that failed after their retries (`backend::pool::with_conn`).
 pub static FAILURES: Counter = Counter::new();
+/// Round trips to Redis (`backend::pool`: each request, and each `WAIT` behind a write).
 pub static ROUND_TRIPS: Counter = Counter::new();
+/// New connections (`backend::pool::with_conn`).
 pub static CONNECTS: Counter = Counter::new();
+/// Dump files written (`dump`).
 pub static DUMPS_WRITTEN: Counter = Counter::new();
+/// Lost hashes rebuilt from the dump (`Prep::recover`).
 pub static RECOVERIES: Counter = Counter::new();
+/// Rules files reloaded after a change (`rules::try_load`).
 pub static RULES_RELOADS: Counter = Counter::new();
-/// Writes that fewer than `min_replicas` replicas acknowledged in time.
+/// Operations refused because fewer than `min_replicas` replicas acknowledged
+/// their write in time (`Shortfall::into_error`).
 pub static REPLICATION_ERRORS: Counter = Counter::new();
 /// Writes whose dump held state that Redis had lost (see `divergence`).
 pub static DIVERGENCES: Counter = Counter::new();

@@ -44,9 +44,6 @@ impl Prep {
                 divergence::check(&self.run_id, dir, &hash, &m);
             }
         }
-        if !deleted.is_empty() {
-            stats::KEYS_DELETED.add(deleted.len() as u64);
-        }
         let hash = Arc::new(hash);
         if let Some(dir) = &run_dir {
             if let Some(id) = dir.write_hash(&hash, b.common().fsync)? {
@@ -54,9 +51,6 @@ impl Prep {
             }
         }
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(hash.clone());
-        if shortfall.is_some() {
-            stats::REPLICATION_ERRORS.incr();
-        }
         Ok(Outcome {
             hash,
             deleted,

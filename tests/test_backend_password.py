@@ -18,8 +18,7 @@ import pytest
 import redis
 
 import redisprep
-from redisprep import RedisPrep, TaskEnum
-from redisprep._layout import cluster_prep_key
+from redisprep import RedisPrep, TaskEnum, _redisprep
 from support.cluster import LocalCluster
 from support.redis_server import PasswordServer
 
@@ -107,8 +106,7 @@ def test_timestamp_and_prep_redis_on_a_password_cluster(
     before = int(time.time())
     prep = RedisPrep.getInstance(str(wd))
     prep.timestamp(TaskEnum.build_climate)
-    key = cluster_prep_key(wd.name)
-    assert key == "prep:{pw-run}"
+    key = "prep:{pw-run}"
     rc = on_auth_cluster.client(username=user or None, password=password)
     try:
         stored = rc.hgetall(key)
@@ -164,7 +162,7 @@ def test_migrate_layout_both_ways_with_passwords(
             auth_server.url_as(user, password), on_auth_cluster.url_as(user, password), password
         )
         for run_id, fields in HASHES.items():
-            assert rc.hgetall(cluster_prep_key(run_id)) == fields, run_id
+            assert rc.hgetall(_redisprep.hash_key(run_id, layout="cluster")) == fields, run_id
 
         standalone.flushall()
         _copies_three(

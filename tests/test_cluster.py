@@ -170,7 +170,6 @@ def test_prep_redis_is_a_cluster_client(on_cluster: LocalCluster, tmp_path: Path
 def test_migrate_layout_copies_hashes_not_caches(
     on_cluster: LocalCluster, redis_info: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from redisprep._layout import cluster_prep_key, run_id_of_cluster_key
     from redisprep.cli.migrate_layout import main
 
     src = redis_info.client(0)
@@ -193,8 +192,7 @@ def test_migrate_layout_copies_hashes_not_caches(
     ]
     for _ in range(2):  # idempotent
         assert main(["--from", standalone, "--to", on_cluster.url]) == 0
-    key = cluster_prep_key("odd{id}")
-    assert run_id_of_cluster_key(key) == "odd{id}"
+    key = "prep:{odd(id)}:odd{id}"  # the bytes the cluster layout names this run by
     assert rc.hgetall(key) == {"attrs:loaded": "true", "timestamps:build_climate": "17"}
     assert not list(rc.scan_iter(match="*nodb*", target_nodes="primaries"))
     # and back: cluster -> a fresh standalone DB gives the same hashes

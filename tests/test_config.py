@@ -1,4 +1,4 @@
-"""Configuration (SPEC section 8): where redisprep connects, in wepppy's order,
+"""Configuration: where redisprep connects, in wepppy's order,
 and a clear ``ConfigError`` for bad settings that leaves the settings in force
 untouched. Every claim is checked by where the bytes land on real servers."""
 
@@ -201,6 +201,7 @@ BAD_ENV: dict[str, tuple[dict[str, str], str]] = {
     "REDISPREP_PREP_DB": ({"REDISPREP_PREP_DB": "zero"}, "REDISPREP_PREP_DB"),
     "REDISPREP_FSYNC": ({"REDISPREP_FSYNC": "maybe"}, "REDISPREP_FSYNC"),
     "REDIS_PORT": ({"REDIS_HOST": "127.0.0.1", "REDIS_PORT": "http"}, "REDIS_PORT"),
+    "REDISPREP_LAYOUT": ({"REDISPREP_LAYOUT": "clustr"}, "REDISPREP_LAYOUT"),
 }
 
 

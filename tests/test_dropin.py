@@ -1,5 +1,5 @@
 """Drop-in behaviour (issue 3): redisprep's ``RedisPrep`` against the pure-Python
-legacy reference (``support.legacy_ref``, written from SPEC sections 2-4).
+legacy reference (``support.legacy_ref``, written from legacy's layout, dump and class surface).
 
 The same calls go to both; after every call the run's hash (``HGETALL``, in
 order) and the ``redisprep.dump`` bytes must be identical, and readers must
@@ -234,6 +234,21 @@ def test_constructor_sets_loaded_only_without_a_dump(pair: Pair) -> None:
     pair.open(construct_only=True)  # the dump exists now: the constructor writes nothing
     assert ours.hash_items() == [] and legacy.hash_items() == []
     pair.check_state("constructor, dump present")
+
+
+def test_new_alone_touches_neither_redis_nor_the_disk(layout: Layout, tmp_path: Path) -> None:
+    """``RedisPrep.__new__`` builds an instance without legacy's constructor side
+    effect (what the read-only paths use); ``__init__`` adds it."""
+    wd = tmp_path / "quiet"
+    wd.mkdir()
+    prep = RedisPrep.__new__(RedisPrep, str(wd))
+    r = layout.client(0)
+    assert r.exists(prep.hash_key) == 0 and not (wd / "redisprep.dump").exists()
+    assert prep["build_climate"] is None  # and it works (a read)
+    assert r.exists(prep.hash_key) == 0
+    prep.__init__(str(wd))  # type: ignore[misc]
+    assert r.hgetall(prep.hash_key) == {"attrs:loaded": "true"}
+    assert (wd / "redisprep.dump").read_bytes() == b'{"attrs:loaded": "true"}'
 
 
 def test_missing_folder_writes_redis_but_no_file(

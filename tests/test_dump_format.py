@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import redisprep
+from redisprep._redisprep import dumps_pairs
 
 pytestmark = pytest.mark.no_redis  # no server: pytest -m no_redis
 
@@ -21,7 +21,7 @@ TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=20)
 @settings(max_examples=500, deadline=None)
 @given(hash_=st.dictionaries(TEXT, TEXT, max_size=12))
 def test_dumps_pairs_is_json_dumps_of_the_dict(hash_: dict[str, str]) -> None:
-    assert redisprep.dumps_pairs(list(hash_.items())) == json.dumps(hash_)
+    assert dumps_pairs(list(hash_.items())) == json.dumps(hash_)
 
 
 @pytest.mark.parametrize(
@@ -35,4 +35,4 @@ def test_dumps_pairs_is_json_dumps_of_the_dict(hash_: dict[str, str]) -> None:
     ids=["empty", "timestamp", "escapes", "non-ascii"],
 )
 def test_known_cases(pairs: list[tuple[str, str]]) -> None:
-    assert redisprep.dumps_pairs(pairs) == json.dumps(dict(pairs))
+    assert dumps_pairs(pairs) == json.dumps(dict(pairs))

@@ -152,7 +152,8 @@ def test_lua_checklist_matches_preflight_on_random_hashes(
 ) -> None:
     """Differential: the checklist Redis evaluates in the event (Lua) equals the
     one Rust evaluates in ``preflight()``, on hundreds of random hashes,
-    including every integer edge case of SPEC section 9."""
+    including every integer edge case of wepppy's preflight rule (optional
+    sign, ASCII digits, signed 64-bit)."""
     rules_file = tmp_path / "rules.json"
     rules_file.write_text(json.dumps(RULES))
     rng = random.Random(20261125)

@@ -45,7 +45,9 @@ def _key(wd: str, controller: str, lay: Optional[Layout]) -> str:
 
 def all_cache_keys(wd: str, lay: Optional[Layout] = None) -> list[str]:
     """Every controller's cache key for a run as stored in ``lay`` (standalone when
-    None), built from the SPEC rule ``{wd}/<name>.nodb`` (not by redisprep)."""
+    None): the file path from wepppy's rule ``{wd}/<name>.nodb`` (not by redisprep),
+    on the cluster inside the layout's key (named by the core; its bytes are pinned
+    in ``tests/test_layout_keys.py``)."""
     return [_key(wd, c, lay) for c in RULES.controllers]
 
 
@@ -350,8 +352,10 @@ def test_refresh_controller_cache(layout: Layout, run_dir: Path) -> None:
     assert r13.exists(key) == 0
     assert_kept(r13, [k for k in all_cache_keys(wd, layout) if k != key])
     assert prep.refresh_controller_cache("climate") == []
-    with pytest.raises(redisprep.InvalidKeyError):
+    with pytest.raises(redisprep.UnknownControllerError, match='"climat"') as err:
         prep.refresh_controller_cache("climat")
+    assert isinstance(err.value, ValueError) and not isinstance(err.value, TypeError)
+    assert prep.refresh_controller_cache("climate") == []  # and nothing was deleted meanwhile
 
 
 def pattern_rules(tmp_path: Path) -> Path:

@@ -65,5 +65,24 @@ def test_error_hierarchy() -> None:
     assert issubclass(redisprep.RulesError, ValueError)
     assert issubclass(redisprep.InvalidKeyError, TypeError)
     assert issubclass(redisprep.DumpError, OSError)
-    for name in ("RedisConnectionError", "RulesError", "DumpError", "InvalidKeyError"):
+    assert issubclass(redisprep.UnknownControllerError, ValueError)
+    assert not issubclass(redisprep.UnknownControllerError, TypeError)
+    for name in (
+        "RedisConnectionError",
+        "RulesError",
+        "DumpError",
+        "InvalidKeyError",
+        "UnknownControllerError",
+    ):
         assert issubclass(getattr(redisprep, name), redisprep.RedisPrepError)
+
+
+def test_the_public_surface_has_no_private_parts() -> None:
+    """``dumps_pairs`` is private (the native module keeps it), and the public
+    constructor takes only legacy's arguments."""
+    import inspect
+
+    assert "dumps_pairs" not in redisprep.__all__
+    assert not hasattr(redisprep, "dumps_pairs")
+    assert redisprep._redisprep.dumps_pairs([("a", "é")]) == '{"a": "\\u00e9"}'
+    assert list(inspect.signature(redisprep.RedisPrep).parameters) == ["wd", "cfg_fn"]

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from redisprep import Rules
-from redisprep._layout import cluster_prep_key
+from redisprep._redisprep import hash_key
 from support.cluster import LocalCluster
 from support.envvars import settings_free_env
 from support.redis_server import PasswordServer, free_port
@@ -212,7 +212,7 @@ def test_cluster_password_from_the_file(
     assert result["info"]["password"] == "set (from REDIS_PASSWORD_FILE)"
     rc = cluster.client()
     try:
-        assert rc.hget(cluster_prep_key("pf-cl"), "attrs:loaded") == "true"
+        assert rc.hget(hash_key("pf-cl", layout="cluster"), "attrs:loaded") == "true"
     finally:
         rc.close()
     env = settings_free_env(REDIS_URL=nodes, REDIS_PASSWORD_FILE=str(secret_file))

@@ -1,6 +1,6 @@
-"""``prep.preflight()``: wepppy's dependency checklist (SPEC section 9),
+"""``prep.preflight()``: wepppy's dependency checklist (its preflight service's checks),
 evaluated in Rust from one HGETALL with the checks of the rules file, against
-a pure-Python model of SPEC section 9 written here (independently of the Rust
+a pure-Python model of wepppy's checks written here (independently of the Rust
 code): a differential property test on thousands of random hashes in a real
 Redis, table tests per check, the one-HGETALL and no-extra-round-trip claims,
 and validation of the checks section."""
@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
+import threading
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -24,7 +26,7 @@ from redisprep import RedisPrep, Rules, RulesError, TaskEnum
 from support.redis_server import RedisServer
 from support.turns import TurnCounter, commandstats
 
-# -- the model: SPEC section 9, in Python ------------------------------------------
+# -- the model: wepppy's preflight checks, in Python--------------------------------
 
 CHECK_NAMES = [
     "sbs_map",
@@ -206,7 +208,7 @@ def test_preflight_matches_the_spec_model(
 
 @pytest.mark.no_redis
 def test_model_sanity() -> None:
-    """The model itself, on the SPEC's own examples of what is an integer."""
+    """The model itself, on wepppy's own examples of what is an integer."""
     assert [spec_int(v) for v in ["017", "+5", "-5", " 7", "x12", "1_000", "\u0663"]] == [
         17, 5, -5, None, None, None, None,
     ]  # fmt: skip
@@ -623,3 +625,72 @@ def test_group_cycles_are_named() -> None:
     assert path == "groups" and message.startswith("group cycle: ")
     chain = message.removeprefix("group cycle: ").split(" -> ")
     assert chain[0] == chain[-1] and set(chain) == {"A", "B", "C"} and len(chain) == 4
+
+
+# -- one rules snapshot per operation ---------------------------------------------------------
+
+
+def _version(path: Path, name: str, mtime: int) -> None:
+    """Rules whose build_climate invalidates ``{wd}/<name>.nodb`` and whose only
+    check is ``<name>``: which version an operation used shows in both halves."""
+    doc = {
+        "version": 1,
+        "controllers": {name: {"keys": [f"{{wd}}/{name}.nodb"]}},
+        "tasks": {"build_climate": {"invalidates": [name]}},
+        "checks": {name: {"exists": "timestamps:build_climate"}},
+    }
+    tmp = path.with_suffix(f".{name}.tmp")
+    tmp.write_text(json.dumps(doc))
+    os.utime(tmp, (mtime, mtime))
+    os.replace(tmp, path)
+
+
+def test_timestamp_and_preflight_use_one_rules_snapshot(
+    tmp_path: Path, run_dir: Path, r13: redis.Redis[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rules file flips between two versions as fast as it can while
+    ``timestamp_and_preflight`` runs: the caches it deleted and the checklist it
+    returned always come from the same version (the rules are taken once)."""
+    monkeypatch.setenv("REDISPREP_RULES_RELOAD_INTERVAL", "0")
+    path = tmp_path / "rules.json"
+    _version(path, "one", 1_700_000_000)
+    redisprep.set_rules_path(path)
+    prep = RedisPrep.getInstance(str(run_dir))
+    stop = threading.Event()
+
+    def flip() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            _version(path, ("one", "two")[n % 2], 1_700_000_000 + n)
+
+    flipper = threading.Thread(target=flip)
+    flipper.start()
+    seen = set()
+    try:
+        for _ in range(300):
+            r13.mset({f"{run_dir}/one.nodb": "c", f"{run_dir}/two.nodb": "c"})
+            checks = set(prep.timestamp_and_preflight(TaskEnum.build_climate)["checklist"])
+            deleted = {n for n in ("one", "two") if not r13.exists(f"{run_dir}/{n}.nodb")}
+            assert checks == deleted and len(deleted) == 1, (checks, deleted)
+            seen |= deleted
+    finally:
+        stop.set()
+        flipper.join()
+    assert seen == {"one", "two"}, "the file never changed under the calls"
+
+
+def test_timestamp_and_preflight_without_rules_write_nothing(
+    tmp_path: Path, run_dir: Path, r0: redis.Redis[str]
+) -> None:
+    """No valid rules: refused before the write (never an error after a write
+    that happened), so Redis and the dump are as they were."""
+    prep = RedisPrep.getInstance(str(run_dir))
+    prep[TaskEnum.build_landuse] = 5
+    before = (r0.hgetall(prep.hash_key), (run_dir / "redisprep.dump").read_bytes())
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    redisprep.set_rules_path(bad)
+    with pytest.raises(redisprep.ConfigError, match="no valid cache invalidation rules"):
+        prep.timestamp_and_preflight(TaskEnum.build_climate)
+    assert (r0.hgetall(prep.hash_key), (run_dir / "redisprep.dump").read_bytes()) == before

@@ -1,5 +1,5 @@
 """The rules engine from Python: the packaged default file (schema, coverage of
-every TaskEnum value and every NoDb controller of SPEC section 6), load
+every TaskEnum value and every wepppy NoDb controller), load
 precedence, every validation error with its JSON path (the checks section's are in
 test_preflight.py), hot reload, cascade
 closures (checked against an independent breadth-first search of the JSON)
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 from collections import deque
 from pathlib import Path
@@ -29,7 +30,7 @@ SCHEMA: dict[str, Any] = json.loads(
     (RULES_DIR / "cache_invalidation_rules.schema.json").read_text()
 )
 
-# SPEC section 6: the wepppy NoDb controllers, by their `.nodb` file stem.
+# The wepppy NoDb controllers, by their `.nodb` file stem.
 SPEC_CONTROLLERS = [
     "ron",
     "topaz",
@@ -450,6 +451,34 @@ def test_reload_is_checked_at_most_once_per_interval(
     redisprep.set_rules_path(path)  # an explicit (re)configuration reloads at once
     prep.timestamp(TaskEnum.build_climate)
     assert r13.exists(two) == 0
+
+
+@pytest.mark.parametrize("bad", ["soon", "-1", "nan", "86400"])
+def test_a_bad_reload_interval_is_a_warning_and_the_default(
+    tmp_path: Path,
+    run_dir: Path,
+    r13: redis.Redis[str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    bad: str,
+) -> None:
+    """Read by the settings' parser (the same words as a bad ``REDISPREP_TIMEOUT``);
+    the rules never fail a write, so it is logged and the default (1 s) is used."""
+    monkeypatch.setenv("REDISPREP_RULES_RELOAD_INTERVAL", bad)
+    path = tmp_path / "rules.json"
+    climate_rules(path, "{wd}/one.nodb", 1_700_000_000)
+    caplog.set_level(logging.WARNING, logger="redisprep")
+    redisprep.set_rules_path(path)
+    prep = RedisPrep.getInstance(str(run_dir))
+    prep.timestamp(TaskEnum.build_climate)  # loads the rules: the interval is read
+    said = [r.getMessage() for r in caplog.records if "RELOAD_INTERVAL" in r.getMessage()]
+    assert len(said) == 1, said
+    assert "must be a number of seconds" in said[0] or "not a valid number" in said[0]
+    assert "every 1 s" in said[0]
+    r13.set(f"{run_dir}/one.nodb", "c")
+    prep.timestamp(TaskEnum.build_climate)  # the rules work, and it is said once
+    assert r13.exists(f"{run_dir}/one.nodb") == 0
+    assert len([r for r in caplog.records if "RELOAD_INTERVAL" in r.getMessage()]) == 1
 
 
 # -- rendering --------------------------------------------------------------------

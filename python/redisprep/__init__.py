@@ -15,7 +15,6 @@ from ._redisprep import (
     __version__,
     active_rules,
     connection_info,
-    dumps_pairs,
     set_rules_path,
 )
 from ._types import (
@@ -39,6 +38,7 @@ from .errors import (
     ReplicationError,
     ResolverError,
     RulesError,
+    UnknownControllerError,
 )
 from .prep import RedisPrep
 from .task import TaskEnum, set_task_enum, task_enum
@@ -64,11 +64,11 @@ __all__ = [
     "RulesError",
     "Stats",
     "TaskEnum",
+    "UnknownControllerError",
     "__version__",
     "active_rules",
     "configure",
     "connection_info",
-    "dumps_pairs",
     "reset_connections",
     "resolve_wd",
     "rules_path",

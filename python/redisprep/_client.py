@@ -1,7 +1,8 @@
 """``prep.redis``: a real redis-py client on the prep DB, created lazily and
 shared per process (re-created after ``fork()``). Its connection parameters
 come from the core (``_redisprep.connection_params()``), so it connects
-exactly where the core does; nothing here parses URLs or the environment."""
+exactly where the core does; nothing here reads the environment or resolves
+settings (``url_with_db`` only rewrites the DB of a URL it is given)."""
 
 from __future__ import annotations
 

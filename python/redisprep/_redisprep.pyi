@@ -1,9 +1,9 @@
 """Stub of the native module (Rust, PyO3). Use the ``redisprep`` package."""
 
 from os import PathLike
-from typing import Any, Optional, Union, final
+from typing import Any, Literal, Optional, Union, final
 
-from typing_extensions import disjoint_base
+from typing_extensions import Self, disjoint_base
 
 # The dict shapes: TypedDicts defined in the package (they exist at run time too,
 # so users can import them) and re-exported by ``redisprep``.
@@ -21,12 +21,16 @@ __all__ = [
     "Rules",
     "__version__",
     "active_rules",
+    "cache_key",
     "configure",
     "configure_options",
     "connection_info",
     "connection_params",
     "dumps_pairs",
+    "hash_key",
+    "hash_key_pattern",
     "reset_connections",
+    "run_id_of_hash_key",
     "server_probe",
     "set_rules_path",
     "stats",
@@ -38,7 +42,8 @@ __version__: str
 class PrepCore:
     """Native core of ``RedisPrep``; use ``redisprep.RedisPrep``."""
 
-    def __new__(cls, wd: str, cfg_fn: Optional[Any] = None, *, _init: bool = True) -> PrepCore: ...
+    def __new__(cls, wd: str, cfg_fn: Optional[Any] = None) -> Self: ...
+    def _init_run(self) -> None: ...
     @classmethod
     def _get_instance(cls, wd: str) -> Any: ...
     @property
@@ -149,3 +154,18 @@ def set_rules_path(path: Union[str, PathLike[str], None] = None) -> None: ...
 def active_rules() -> Optional[Rules]: ...
 def stats() -> Stats: ...
 def dumps_pairs(pairs: list[tuple[str, str]]) -> str: ...
+def hash_key(run_id: str, *, layout: Optional[Literal["standalone", "cluster"]] = None) -> str:
+    """The Redis key of a run's prep hash on ``layout`` (default: the layout in force)."""
+
+def cache_key(
+    run_id: str, rendered: str, *, layout: Optional[Literal["standalone", "cluster"]] = None
+) -> str:
+    """The Redis key of a run's cache whose rendered template is ``rendered``."""
+
+def run_id_of_hash_key(
+    key: str, *, layout: Optional[Literal["standalone", "cluster"]] = None
+) -> Optional[str]:
+    """The run id whose prep hash is ``key``, or ``None`` when ``key`` is not one."""
+
+def hash_key_pattern(*, layout: Optional[Literal["standalone", "cluster"]] = None) -> str:
+    """The SCAN ``MATCH`` pattern of every prep hash key on ``layout``."""

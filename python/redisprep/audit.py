@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from . import _client, _redisprep, rules_path
-from ._layout import cluster_prep_key
 from ._redisprep import Rules
 from .errors import ConfigError
 
@@ -72,7 +71,7 @@ class Entry:
     run_id: str
     wd: str
     controller: str
-    key: str  # as stored (cluster: with its ``nodb:{tag}:`` prefix)
+    key: str  # as stored (on the cluster: inside the layout's key, see _redisprep.cache_key)
     file: str
     state: str  # one of STATES
     ttl: Optional[int] = None  # seconds; -1 no expiry; None when absent
@@ -228,9 +227,10 @@ class Auditor:
     def __init__(self, rules: Optional[Rules] = None, batch: int = 500) -> None:
         self.rules = rules if rules is not None else (_redisprep.active_rules() or Rules.load())
         self.db = self.rules.db
-        self.cluster = _redisprep.connection_info().get("layout") == "cluster"
-        self.layout = "cluster" if self.cluster else "standalone"
-        if not self.cluster and self.db == int(_redisprep.connection_info()["prep_db"]):
+        info = _redisprep.connection_info()
+        self.layout = info["layout"]
+        self.cluster = self.layout == "cluster"
+        if not self.cluster and self.db == int(info["prep_db"]):
             raise ConfigError(f"the rules' cache db {self.db} is the prep DB: refusing to audit it")
         self.batch = max(1, batch)
         self._render = _every_controller_rules(self.rules)
@@ -263,10 +263,7 @@ class Auditor:
 
     def stored_key(self, run_id: str, rendered: str) -> str:
         """The key of a rendered template as this layout stores it."""
-        if not self.cluster:
-            return rendered
-        prep = cluster_prep_key(run_id)  # prep:{<tag>}[:<run_id>]
-        return f"nodb:{prep[5 : prep.index('}') + 1]}:{rendered}"
+        return _redisprep.cache_key(run_id, rendered, layout=self.layout)
 
     def _skip(self, controller: str, template: str, reason: str) -> None:
         if (controller, template) not in self._skipped_seen:
@@ -276,11 +273,11 @@ class Auditor:
     def entries_of(self, wd: str, run_id: str) -> list[Entry]:
         """The run's exact-key entries (state not read yet), then its pattern matches."""
         out: list[Entry] = []
-        prefix = self.stored_key(run_id, "")
         for controller, pieces in self._templates:
             # wd.join(...) inserts the values literally: never re-scanned for placeholders
             rendered = wd.join([run_id.join(p) for p in pieces])
-            out.append(Entry(run_id, wd, controller, prefix + rendered, rendered, "absent"))
+            key = self.stored_key(run_id, rendered)
+            out.append(Entry(run_id, wd, controller, key, rendered, "absent"))
         if self._patterns:
             seen = {e.file for e in out}
             for plan in self._render.explain(_ALL, wd):

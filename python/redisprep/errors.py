@@ -15,6 +15,7 @@ __all__ = [
     "ReplicationError",
     "ResolverError",
     "RulesError",
+    "UnknownControllerError",
 ]
 
 
@@ -55,6 +56,10 @@ class RulesError(RedisPrepError, ValueError):
 
 class InvalidKeyError(RedisPrepError, TypeError):
     """A task/key argument was not a ``str`` or an ``Enum`` (e.g. ``None``, an int)."""
+
+
+class UnknownControllerError(RedisPrepError, ValueError):
+    """A controller name the rules in force do not define (``refresh_controller_cache``)."""
 
 
 class ConfigError(RedisPrepError, ValueError):

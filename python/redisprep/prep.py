@@ -14,8 +14,7 @@ __all__ = ["RedisPrep"]
 
 
 def _restore(cls: type[RedisPrep], state: dict[str, Any]) -> RedisPrep:
-    obj = cls(state["wd"], state.get("cfg_fn"), _init=False)
-    return obj
+    return cls.__new__(cls, state["wd"], state.get("cfg_fn"))
 
 
 class RedisPrep(PrepCore):
@@ -24,6 +23,13 @@ class RedisPrep(PrepCore):
     Same Redis layout, dump bytes and methods as wepppy's ``RedisPrep``;
     ``timestamp()`` additionally invalidates dependent controller caches.
     """
+
+    def __init__(self, wd: str, cfg_fn: Optional[Any] = None) -> None:
+        """Like legacy: sets ``attrs:loaded`` (and dumps) when ``wd`` has no dump file yet.
+
+        ``RedisPrep.__new__(RedisPrep, wd)`` builds one without touching Redis or the disk.
+        """
+        self._init_run()
 
     @staticmethod
     def getInstance(

@@ -2,9 +2,7 @@
 //! one run lives in one slot; the one-round-trip write is a Lua script that
 //! declares every key it touches (the sync cluster client has no MULTI).
 //!
-//! Keys: prep hash `prep:{<tag>}` and caches `nodb:{<tag>}:<rendered template>`,
-//! where `<tag>` is the run id (braces replaced, `_` if empty; then the full run id
-//! is appended to the prep key so it stays unique).
+//! The keys are named by [`crate::layout::Layout::Cluster`].
 
 use redis::cluster::{ClusterClient, ClusterConnection};
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
@@ -14,12 +12,11 @@ use crate::errors::{CoreError, CoreResult};
 use crate::mutation::Mutation;
 use crate::replication::Shortfall;
 use crate::settings::{ClusterTarget, Common};
-use crate::stats;
 use crate::value;
 
 use super::lua::{script, DEL_LUA, DEL_SCRIPT, MUTATE_LUA, MUTATE_SCRIPT};
 use super::pool::{self, explain_timeout, Pool};
-use super::{check, Applied};
+use super::{check, existed, Applied};
 
 const MAX_IDLE: usize = 16;
 /// How often the cluster client follows MOVED/ASK, TRYAGAIN or a topology
@@ -100,13 +97,7 @@ impl Cluster {
         )));
         let (v, w) = self.with_conn(|c| {
             let v = f(c)?;
-            let w = match repl.wait_cmd() {
-                Some(cmd) => {
-                    stats::ROUND_TRIPS.incr();
-                    Some(c.route_command(&cmd, route.clone())?)
-                }
-                None => None,
-            };
+            let w = pool::wait_behind(&repl, |cmd| c.route_command(cmd, route.clone()))?;
             Ok((v, w))
         })?;
         Ok((v, check(&repl, w)?))
@@ -137,14 +128,10 @@ impl Cluster {
             return Err(CoreError::Data("unexpected script reply".into()));
         };
         let had_loaded = value::int(value::nth(&parts, 0)?)? == 1;
-        let mut deleted = Vec::new();
-        if let Value::Array(dels) = value::nth(&parts, 1)? {
-            for (k, r) in m.cache_keys.iter().zip(dels) {
-                if value::int(r)? > 0 {
-                    deleted.push(k.clone());
-                }
-            }
-        }
+        let deleted = match value::nth(&parts, 1)? {
+            Value::Array(dels) => existed(&m.cache_keys, dels)?,
+            _ => Vec::new(),
+        };
         let hash = value::pairs(value::nth(&parts, 2)?)?;
         Ok(Applied {
             had_loaded,
@@ -201,29 +188,6 @@ fn timed_out(detail: &str) -> bool {
         || detail.contains("timed out")
 }
 
-/// The hash tag of a run: its id with braces replaced (`_` if empty).
-pub fn tag(run_id: &str) -> String {
-    if run_id.is_empty() {
-        return "_".to_string();
-    }
-    run_id.replace('{', "(").replace('}', ")")
-}
-
-/// The prep hash key of a run on the cluster layout.
-pub fn prep_key(run_id: &str) -> String {
-    let t = tag(run_id);
-    if t == run_id {
-        format!("prep:{{{t}}}")
-    } else {
-        format!("prep:{{{t}}}:{run_id}")
-    }
-}
-
-/// A cache key of a run on the cluster layout.
-pub fn cache_key(run_id: &str, rendered: &str) -> String {
-    format!("nodb:{{{}}}:{rendered}", tag(run_id))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,16 +197,5 @@ mod tests {
         assert!(timed_out("Io: Failed to connect to each cluster node (h:1: Resource temporarily unavailable (os error 11))"));
         assert!(timed_out("connection timed out"));
         assert!(!timed_out("Connection refused (os error 111)"));
-    }
-
-    #[test]
-    fn keys_share_the_run_tag() {
-        assert_eq!(prep_key("abc-def"), "prep:{abc-def}");
-        assert_eq!(
-            cache_key("abc-def", "/r/abc-def/climate.nodb"),
-            "nodb:{abc-def}:/r/abc-def/climate.nodb"
-        );
-        assert_eq!(prep_key("a{b}"), "prep:{a(b)}:a{b}");
-        assert_eq!(prep_key(""), "prep:{_}:");
     }
 }

@@ -3,9 +3,9 @@
 //! ([`current`]: one lock, one `Arc` clone) and uses it throughout, so a
 //! `configure()` from another thread never switches the layout mid-call.
 //!
-//! The backend owns the hash key, the key localisation, executing a write,
-//! the cache deletes and SCANs, and the write options. No other module asks
-//! which layout is in force.
+//! The backend applies the key layout in force ([`Layout`] names the keys),
+//! executes a write, the cache deletes and SCANs, and holds the write
+//! options. No other core module matches on the layout in force.
 
 mod cluster;
 mod conn;
@@ -15,17 +15,18 @@ mod pool;
 mod probe;
 mod standalone;
 
-use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
 use redis::{ConnectionLike, RedisResult, Value};
 
 use crate::errors::{CoreError, CoreResult};
+use crate::layout::Layout;
 use crate::mutation::{Mutation, LOADED};
 use crate::replication::{Replication, Shortfall};
 use crate::rules::template::glob_escape;
 use crate::rules::KeyPlan;
 use crate::settings::{Common, Options, Settings, Target};
+use crate::stats;
 use crate::value;
 
 pub use cluster::Cluster;
@@ -60,6 +61,19 @@ fn check(repl: &Replication, wait: Option<Value>) -> CoreResult<Option<Shortfall
     }
 }
 
+/// The keys whose `DEL` reply says they existed (in `keys` order), counted
+/// in `keys_deleted`: every cache delete of every layout ends here.
+pub(crate) fn existed(keys: &[String], replies: &[Value]) -> CoreResult<Vec<String>> {
+    let mut out = Vec::new();
+    for (k, r) in keys.iter().zip(replies) {
+        if value::int(r)? > 0 {
+            out.push(k.clone());
+        }
+    }
+    stats::KEYS_DELETED.add(out.len() as u64);
+    Ok(out)
+}
+
 impl Backend {
     /// Build the backend `settings` describe (no connection is made yet).
     pub fn open(settings: Settings) -> CoreResult<Backend> {
@@ -78,32 +92,39 @@ impl Backend {
         }
     }
 
-    /// The Redis key of a run's hash: the run id (standalone, legacy) or
-    /// `prep:{<run_id>}` (cluster).
-    pub fn hash_key<'a>(&self, run_id: &'a str) -> Cow<'a, str> {
+    /// The key layout of this backend.
+    pub fn layout(&self) -> Layout {
         match self {
-            Backend::Standalone(_) => Cow::Borrowed(run_id),
-            Backend::Cluster(_) => Cow::Owned(cluster::prep_key(run_id)),
+            Backend::Standalone(_) => Layout::Standalone,
+            Backend::Cluster(_) => Layout::Cluster,
         }
     }
 
-    /// Cache keys as they are in Redis (prefixed with the run's hash tag on the cluster).
+    /// The Redis key of a run's hash (see [`Layout::hash_key`]).
+    pub fn hash_key(&self, run_id: &str) -> String {
+        self.layout().hash_key(run_id)
+    }
+
+    /// Cache keys as they are in Redis (see [`Layout::cache_key`]).
     pub fn localise_keys(&self, run_id: &str, keys: &mut [String]) {
-        if let Backend::Cluster(_) = self {
+        let layout = self.layout();
+        if layout != Layout::Standalone {
             for k in keys {
-                *k = cluster::cache_key(run_id, k);
+                *k = layout.cache_key(run_id, k);
             }
         }
     }
 
-    /// [`Backend::localise_keys`] for plans (keys and SCAN patterns).
+    /// [`Backend::localise_keys`] for plans (keys and SCAN patterns, whose
+    /// run id is glob-escaped).
     pub fn localise(&self, run_id: &str, mut plans: Vec<KeyPlan>) -> Vec<KeyPlan> {
-        if let Backend::Cluster(_) = self {
+        let layout = self.layout();
+        if layout != Layout::Standalone {
             let escaped = glob_escape(run_id);
             for p in &mut plans {
                 self.localise_keys(run_id, &mut p.keys);
                 for k in &mut p.patterns {
-                    *k = cluster::cache_key(&escaped, k);
+                    *k = layout.cache_key(&escaped, k);
                 }
             }
         }
@@ -198,13 +219,7 @@ impl Backend {
             Backend::Standalone(s) => s.delete_keys(db, keys)?,
             Backend::Cluster(c) => c.delete_keys(keys)?,
         };
-        let mut out = Vec::new();
-        for (k, r) in keys.iter().zip(results.iter()) {
-            if value::int(r)? > 0 {
-                out.push(k.clone());
-            }
-        }
-        Ok((out, shortfall))
+        Ok((existed(keys, &results)?, shortfall))
     }
 
     /// SCAN `db` for each pattern (never KEYS) and delete the matches.

@@ -4,9 +4,10 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use redis::{ConnectionLike, RedisResult};
+use redis::{ConnectionLike, RedisResult, Value};
 
 use crate::errors::{CoreError, CoreResult};
+use crate::replication::Replication;
 use crate::settings::Common;
 use crate::stats;
 
@@ -142,5 +143,21 @@ pub(crate) fn with_conn<C: ConnectionLike, T>(
                 return Err(err);
             }
         }
+    }
+}
+
+/// `WAIT` behind a write, on the same connection (`send` sends it), when
+/// replication is on: one more round trip, counted here like those of
+/// [`with_conn`].
+pub(crate) fn wait_behind(
+    repl: &Replication,
+    send: impl FnOnce(&redis::Cmd) -> RedisResult<Value>,
+) -> RedisResult<Option<Value>> {
+    match repl.wait_cmd() {
+        Some(cmd) => {
+            stats::ROUND_TRIPS.incr();
+            send(&cmd).map(Some)
+        }
+        None => Ok(None),
     }
 }

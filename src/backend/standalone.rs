@@ -9,12 +9,11 @@ use crate::event;
 use crate::mutation::{Mutation, LOADED};
 use crate::replication::{Replication, Shortfall};
 use crate::settings::{Common, StandaloneTarget};
-use crate::stats;
 use crate::value;
 
 use super::conn::{self, Conn};
 use super::pool::{self, Pool};
-use super::{check, Applied};
+use super::{check, existed, Applied};
 
 const MAX_IDLE: usize = 32;
 
@@ -88,13 +87,7 @@ impl Standalone {
         let repl = self.common.replication;
         let (v, w) = self.with_conn(|c| {
             let v = f(c)?;
-            let w = match repl.wait_cmd() {
-                Some(cmd) => {
-                    stats::ROUND_TRIPS.incr();
-                    Some(cmd.query::<Value>(c)?)
-                }
-                None => None,
-            };
+            let w = pool::wait_behind(&repl, |cmd| cmd.query::<Value>(c))?;
             Ok((v, w))
         })?;
         Ok((v, check(&repl, w)?))
@@ -138,14 +131,12 @@ impl Standalone {
         let mut idx = 1 + usize::from(!m.sets.is_empty()) + usize::from(!m.dels.is_empty());
         let mut deleted = Vec::new();
         if !m.cache_keys.is_empty() {
-            idx += 1;
-            for k in &m.cache_keys {
-                if value::int(value::nth(&replies, idx)?)? > 0 {
-                    deleted.push(k.clone());
-                }
-                idx += 1;
-            }
-            idx += 1;
+            let n = m.cache_keys.len();
+            let dels = replies.get(idx + 1..idx + 1 + n).ok_or_else(|| {
+                CoreError::Data("transaction reply is short of DEL replies".into())
+            })?;
+            deleted = existed(&m.cache_keys, dels)?;
+            idx += n + 2;
         }
         if m.event.is_some() {
             idx += 1;

@@ -52,6 +52,9 @@ fn build(py: Python<'_>, err: CoreError) -> PyResult<PyErr> {
         CoreError::InvalidKey(_) => {
             PyErr::from_type(class(py, "InvalidKeyError")?.into_bound(py), msg)
         }
+        CoreError::UnknownController { .. } => {
+            PyErr::from_type(class(py, "UnknownControllerError")?.into_bound(py), msg)
+        }
         CoreError::Config(_) => PyErr::from_type(class(py, "ConfigError")?.into_bound(py), msg),
         CoreError::Replication { acked, wanted, .. } => PyErr::from_type(
             class(py, "ReplicationError")?.into_bound(py),

@@ -3,6 +3,7 @@
 mod convert;
 mod errors;
 mod keys;
+mod layout;
 mod prep;
 mod rules;
 
@@ -78,7 +79,9 @@ fn options(url: Option<String>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<
 }
 
 /// Configure the connection for this process. Arguments left out come from
-/// the environment (wepppy's order, docs/DEPLOY.md); the options are `configure_options()`.
+/// the environment, in wepppy's order (`REDIS_URL`, `RQ_REDIS_URL`, `SESSION_REDIS_URL`,
+/// then `REDIS_HOST`/`REDIS_PORT`; the password from the URL, `REDIS_PASSWORD` or the file
+/// `REDIS_PASSWORD_FILE` names: docs/DEPLOY.md); the options are `configure_options()`.
 /// A refused configuration changes nothing; otherwise idle connections are
 /// closed and the next call uses the new settings.
 #[pyfunction]
@@ -184,6 +187,10 @@ fn _redisprep(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(active_rules, m)?)?;
     m.add_function(wrap_pyfunction!(stats, m)?)?;
     m.add_function(wrap_pyfunction!(dumps_pairs, m)?)?;
+    m.add_function(wrap_pyfunction!(layout::hash_key, m)?)?;
+    m.add_function(wrap_pyfunction!(layout::cache_key, m)?)?;
+    m.add_function(wrap_pyfunction!(layout::run_id_of_hash_key, m)?)?;
+    m.add_function(wrap_pyfunction!(layout::hash_key_pattern, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -9,6 +9,7 @@ use pyo3::types::{PyDict, PyList, PyType};
 use super::keys::key_text;
 use super::rules::{plans_to_py, preflight_to_py, reasons_to_py};
 use crate::errors::CoreError;
+use crate::fields;
 use crate::prep::Prep;
 use crate::rules;
 
@@ -21,12 +22,7 @@ pub struct PyPrep {
 
 fn active_rules(py: Python<'_>) -> PyResult<Arc<rules::Rules>> {
     super::sync_log_levels(py);
-    rules::active().ok_or_else(|| {
-        CoreError::Config(
-            "no valid cache invalidation rules are loaded (see the logged warning)".into(),
-        )
-        .into()
-    })
+    Ok(rules::require_active()?)
 }
 
 fn int_of(py: Python<'_>, text: &str) -> PyResult<Py<PyAny>> {
@@ -93,26 +89,30 @@ impl PyPrep {
 
 #[pymethods]
 impl PyPrep {
-    /// `RedisPrep(wd, cfg_fn=None)`: like legacy, sets `attrs:loaded` (and
-    /// dumps) when the run folder has no dump file yet.
+    /// `PrepCore(wd, cfg_fn=None)`: touches neither Redis nor the disk
+    /// (`RedisPrep.__init__` adds the legacy constructor's side effect).
     #[new]
-    #[pyo3(signature = (wd, cfg_fn=None, *, _init=true))]
-    fn new(py: Python<'_>, wd: String, cfg_fn: Option<Py<PyAny>>, _init: bool) -> PyResult<Self> {
-        let inner = Arc::new(Prep::new(&wd));
-        if _init {
-            let p = inner.clone();
-            py.detach(move || p.init())?;
+    #[pyo3(signature = (wd, cfg_fn=None))]
+    fn new(wd: String, cfg_fn: Option<Py<PyAny>>) -> Self {
+        PyPrep {
+            inner: Arc::new(Prep::new(&wd)),
+            cfg_fn,
         }
-        Ok(PyPrep { inner, cfg_fn })
     }
 
-    /// `getInstance` fast path: construct and lazy-load in as few round trips as legacy allows.
+    /// The legacy constructor's side effect: set `attrs:loaded` (and dump)
+    /// when the run folder has no dump file yet.
+    fn _init_run(&self, py: Python<'_>) -> PyResult<()> {
+        let inner = self.inner.clone();
+        Ok(py.detach(move || inner.init())?)
+    }
+
+    /// `getInstance` fast path: construct (`__new__` only) and lazy-load in as
+    /// few round trips as legacy allows.
     #[classmethod]
     fn _get_instance(cls: &Bound<'_, PyType>, wd: String) -> PyResult<Py<PyAny>> {
         let py = cls.py();
-        let kwargs = PyDict::new(py);
-        kwargs.set_item("_init", false)?;
-        let obj = cls.call((wd,), Some(&kwargs))?;
+        let obj = cls.call_method1("__new__", (cls, wd))?;
         {
             let this = obj.cast::<PyPrep>()?.borrow();
             let inner = this.inner.clone();
@@ -169,10 +169,8 @@ impl PyPrep {
     }
 
     fn _get_bool_config(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
-        let field = format!("attrs:{}", key_text(key)?);
-        Ok(self
-            .hget(py, field)?
-            .is_some_and(|v| v.to_lowercase() == "true"))
+        let field = fields::attr(&key_text(key)?);
+        Ok(fields::is_true(self.hget(py, field)?.as_deref()))
     }
 
     fn _set_bool_config(
@@ -181,37 +179,37 @@ impl PyPrep {
         key: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let field = format!("attrs:{}", key_text(key)?);
-        let v = if value.is_truthy()? { "true" } else { "false" };
+        let field = fields::attr(&key_text(key)?);
+        let v = fields::bool_text(value.is_truthy()?);
         self.mutate_set(py, field, v.to_string())
     }
 
     /// `attrs:sbs_required` as a bool.
     #[getter]
     fn get_sbs_required(&self, py: Python<'_>) -> PyResult<bool> {
-        Ok(self
-            .hget(py, "attrs:sbs_required".into())?
-            .is_some_and(|v| v.to_lowercase() == "true"))
+        Ok(fields::is_true(
+            self.hget(py, fields::attr("sbs_required"))?.as_deref(),
+        ))
     }
 
     #[setter]
     fn set_sbs_required(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let v = if value.is_truthy()? { "true" } else { "false" };
-        self.mutate_set(py, "attrs:sbs_required".into(), v.into())
+        let v = fields::bool_text(value.is_truthy()?);
+        self.mutate_set(py, fields::attr("sbs_required"), v.into())
     }
 
     /// `attrs:has_sbs` as a bool.
     #[getter]
     fn get_has_sbs(&self, py: Python<'_>) -> PyResult<bool> {
-        Ok(self
-            .hget(py, "attrs:has_sbs".into())?
-            .is_some_and(|v| v.to_lowercase() == "true"))
+        Ok(fields::is_true(
+            self.hget(py, fields::attr("has_sbs"))?.as_deref(),
+        ))
     }
 
     #[setter]
     fn set_has_sbs(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let v = if value.is_truthy()? { "true" } else { "false" };
-        self.mutate_set(py, "attrs:has_sbs".into(), v.into())
+        let v = fields::bool_text(value.is_truthy()?);
+        self.mutate_set(py, fields::attr("has_sbs"), v.into())
     }
 
     /// Record `int(time.time())` for `key` and delete the controller caches
@@ -236,21 +234,17 @@ impl PyPrep {
         let task = key_text(key)?;
         super::sync_log_levels(py);
         let inner = self.inner.clone();
-        let out = py.detach(move || inner.timestamp(&task, true, None))?;
-        let rules = active_rules(py)?;
-        preflight_to_py(py, &crate::preflight::evaluate(&rules, &out.hash, false))
+        let p = py.detach(move || inner.timestamp_and_preflight(&task))?;
+        preflight_to_py(py, &p)
     }
 
     /// The checklist of the hash read by this instance's last write, or None.
     #[getter]
     fn last_preflight<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
-        match (self.inner.last_snapshot(), rules::active()) {
-            (Some(hash), Some(r)) => Ok(Some(preflight_to_py(
-                py,
-                &crate::preflight::evaluate(&r, &hash, false),
-            )?)),
-            _ => Ok(None),
-        }
+        self.inner
+            .last_preflight()
+            .map(|p| preflight_to_py(py, &p))
+            .transpose()
     }
 
     /// Legacy `__setitem__`: HSET `timestamps:<key>` (no invalidation) + dump.
@@ -260,14 +254,14 @@ impl PyPrep {
         key: &Bound<'_, PyAny>,
         value: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let field = format!("timestamps:{}", key_text(key)?);
+        let field = fields::timestamp(&key_text(key)?);
         let v = value_text(value)?;
         self.mutate_set(py, field, v)
     }
 
     /// Legacy `__getitem__`: `int` of `timestamps:<key>`, or None.
     fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Option<Py<PyAny>>> {
-        let field = format!("timestamps:{}", key_text(key)?);
+        let field = fields::timestamp(&key_text(key)?);
         match self.hget(py, field)? {
             None => Ok(None),
             Some(v) => int_of(py, &v).map(Some),
@@ -276,7 +270,7 @@ impl PyPrep {
 
     /// Legacy `remove_timestamp`: HDEL `timestamps:<key>` + dump.
     fn remove_timestamp(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<()> {
-        let field = format!("timestamps:{}", key_text(key)?);
+        let field = fields::timestamp(&key_text(key)?);
         self.mutate_del(py, vec![field])
     }
 
@@ -304,13 +298,13 @@ impl PyPrep {
         key: &Bound<'_, PyAny>,
         job_id: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let field = format!("rq:{}", key_text(key)?);
+        let field = fields::rq(&key_text(key)?);
         self.mutate_set(py, field, value_text(job_id)?)
     }
 
     /// Legacy `get_rq_job_id`.
     fn get_rq_job_id(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
-        let field = format!("rq:{}", key_text(key)?);
+        let field = fields::rq(&key_text(key)?);
         self.hget(py, field)
     }
 
@@ -320,7 +314,7 @@ impl PyPrep {
         let all = py.detach(move || inner.hgetall())?;
         let d = PyDict::new(py);
         for (k, v) in all {
-            if let Some(name) = k.strip_prefix("rq:") {
+            if let Some(name) = fields::rq_name(&k) {
                 d.set_item(name, v)?;
             }
         }
@@ -329,17 +323,17 @@ impl PyPrep {
 
     /// Legacy `set_archive_job_id`.
     fn set_archive_job_id(&self, py: Python<'_>, job_id: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.mutate_set(py, "archive:job_id".into(), value_text(job_id)?)
+        self.mutate_set(py, fields::ARCHIVE_JOB_ID.into(), value_text(job_id)?)
     }
 
     /// Legacy `get_archive_job_id`.
     fn get_archive_job_id(&self, py: Python<'_>) -> PyResult<Option<String>> {
-        self.hget(py, "archive:job_id".into())
+        self.hget(py, fields::ARCHIVE_JOB_ID.into())
     }
 
     /// Legacy `clear_archive_job_id`.
     fn clear_archive_job_id(&self, py: Python<'_>) -> PyResult<()> {
-        self.mutate_del(py, vec!["archive:job_id".into()])
+        self.mutate_del(py, vec![fields::ARCHIVE_JOB_ID.into()])
     }
 
     /// Delete the caches the rules name for `task` (no timestamp). Returns the
@@ -363,16 +357,8 @@ impl PyPrep {
     ) -> PyResult<Vec<String>> {
         let name = key_text(controller)?;
         let rules = active_rules(py)?;
-        if !rules.controller_index.contains_key(&name) {
-            return Err(CoreError::InvalidKey(format!(
-                "unknown controller {name:?} (not in {})",
-                rules.source
-            ))
-            .into());
-        }
         let inner = self.inner.clone();
-        let deleted = py.detach(move || inner.refresh_controller(&rules, &name))?;
-        Ok(deleted.unwrap_or_default())
+        Ok(py.detach(move || inner.refresh_controller(&rules, &name))?)
     }
 
     /// Delete every controller's caches for this run (patterns via SCAN, never KEYS).

@@ -6,10 +6,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use super::keys::key_text;
-use crate::paths;
 use crate::preflight::Preflight;
 use crate::rules::render::{self, GraphFormat};
-use crate::rules::{self, KeyPlan, Operand, Rules, RunVars};
+use crate::rules::{self, KeyPlan, Operand, Rules, RunFolder};
 
 /// A validated cache-invalidation rules file (see docs/RULES.md).
 #[pyclass(module = "redisprep._redisprep", name = "Rules", frozen)]
@@ -27,7 +26,7 @@ pub fn plans_to_py<'py>(
         let d = PyDict::new(py);
         d.set_item("controller", &p.controller)?;
         d.set_item("via", p.via.clone())?;
-        d.set_item("direct", p.via.len() <= 1)?;
+        d.set_item("direct", p.direct())?;
         d.set_item("keys", p.keys.clone())?;
         d.set_item("patterns", p.patterns.clone())?;
         d.set_item("db", db)?;
@@ -165,15 +164,8 @@ impl PyRules {
 
     /// The exact cache keys `task` invalidates for the run folder `wd`.
     fn keys_for(&self, task: &Bound<'_, PyAny>, wd: &str) -> PyResult<Vec<String>> {
-        let abs = paths::abs_wd(wd);
-        let run_id = paths::run_id_of(wd);
-        Ok(self.inner.keys_for(
-            &key_text(task)?,
-            &RunVars {
-                wd: &abs,
-                run_id: &run_id,
-            },
-        ))
+        let folder = RunFolder::of(wd);
+        Ok(self.inner.keys_for(&key_text(task)?, &folder.vars()))
     }
 
     /// Why each controller is included: `[{"controller", "via", "direct", "keys", "patterns", "db"}]`.
@@ -186,27 +178,8 @@ impl PyRules {
         wd: Option<&str>,
     ) -> PyResult<Bound<'py, PyList>> {
         let task = key_text(task)?;
-        let plans = match wd {
-            Some(wd) => {
-                let abs = paths::abs_wd(wd);
-                let run_id = paths::run_id_of(wd);
-                self.inner.plan(
-                    &task,
-                    &RunVars {
-                        wd: &abs,
-                        run_id: &run_id,
-                    },
-                )
-            }
-            None => self.inner.plan(
-                &task,
-                &RunVars {
-                    wd: "{wd}",
-                    run_id: "{run_id}",
-                },
-            ),
-        };
-        plans_to_py(py, &plans, self.inner.db)
+        let folder = wd.map_or_else(RunFolder::placeholders, RunFolder::of);
+        plans_to_py(py, &self.inner.plan(&task, &folder.vars()), self.inner.db)
     }
 
     /// Evaluate the checklist on a hash given as `(field, value)` pairs or a dict.

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 pub use model::{Check, Group, KeyPlan, Operand, Rules};
-pub use template::RunVars;
+pub use template::{RunFolder, RunVars};
 
 use crate::errors::CoreResult;
 
@@ -40,11 +40,8 @@ pub fn load(path: Option<&str>) -> CoreResult<Rules> {
 }
 
 fn resolve_path(path: Option<&str>) -> Option<String> {
-    path.map(str::to_string).or_else(|| {
-        std::env::var("REDISPREP_RULES")
-            .ok()
-            .filter(|p| !p.trim().is_empty())
-    })
+    path.map(str::to_string)
+        .or_else(|| crate::env::env("REDISPREP_RULES"))
 }
 
 type Stamp = Option<(SystemTime, u64)>;
@@ -68,7 +65,7 @@ static ACTIVE: Mutex<Active> = Mutex::new(Active {
     stamp: None,
     last_check: None,
     warned_stamp: None,
-    interval: Duration::from_secs(1),
+    interval: DEFAULT_RELOAD_INTERVAL,
 });
 
 fn stamp_of(path: &str) -> Stamp {
@@ -77,12 +74,23 @@ fn stamp_of(path: &str) -> Stamp {
         .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()))
 }
 
+/// How often the rules file is checked for changes when no interval is set.
+const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+
+/// `REDISPREP_RULES_RELOAD_INTERVAL`, read by the settings' parser. A bad
+/// value cannot fail a write (the rules never do): it is logged as the
+/// `ConfigError` it would be, and the default is used.
 fn reload_interval() -> Duration {
-    std::env::var("REDISPREP_RULES_RELOAD_INTERVAL")
-        .ok()
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|v| v.is_finite() && *v >= 0.0)
-        .map_or(Duration::from_secs(1), Duration::from_secs_f64)
+    match crate::env::env_interval("REDISPREP_RULES_RELOAD_INTERVAL") {
+        Ok(v) => v.unwrap_or(DEFAULT_RELOAD_INTERVAL),
+        Err(e) => {
+            log::warn!(
+                "redisprep: {e}; checking the rules file every {} s",
+                DEFAULT_RELOAD_INTERVAL.as_secs()
+            );
+            DEFAULT_RELOAD_INTERVAL
+        }
+    }
 }
 
 /// Use `path` for the runtime rules (`None`: `REDISPREP_RULES`, else default).
@@ -123,6 +131,15 @@ fn try_load(a: &mut Active) {
             }
         }
     }
+}
+
+/// [`active`], or a `Config` error saying that no valid rules are loaded.
+pub fn require_active() -> CoreResult<Arc<Rules>> {
+    active().ok_or_else(|| {
+        crate::errors::CoreError::Config(
+            "no valid cache invalidation rules are loaded (see the logged warning)".into(),
+        )
+    })
 }
 
 /// The rules in force, reloaded if the file changed (checked at most once per
@@ -221,6 +238,26 @@ mod tests {
             ["/runs/ab/climate.nodb", "/runs/ab/wepp.nodb"]
         );
         assert!(r.controllers_for("unknown_task").is_empty());
+    }
+
+    #[test]
+    fn an_unknown_controller_is_named_with_the_rules() {
+        let r = load::from_str(BASE, "t.json").unwrap();
+        assert!(r.controller_plan("climate", &vars()).is_ok());
+        match r.controller_plan("climat", &vars()) {
+            Err(CoreError::UnknownController { name, rules }) => {
+                assert_eq!((name.as_str(), rules.as_str()), ("climat", "t.json"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn direct_is_the_tasks_own_controller() {
+        let r = load::from_str(BASE, "t").unwrap();
+        let plan = r.plan("abstract_watershed", &vars());
+        let direct: Vec<bool> = plan.iter().map(KeyPlan::direct).collect();
+        assert_eq!(direct, [true, false, false]);
     }
 
     #[test]

@@ -3,6 +3,11 @@
 use std::collections::{HashMap, HashSet};
 
 use super::template::{RunVars, Template};
+use crate::errors::{CoreError, CoreResult};
+
+/// The cache DB when the rules file names none: where wepppy's controllers
+/// cache their `.nodb` state (DB 13).
+pub const DEFAULT_CACHE_DB: i64 = 13;
 
 /// Deepest group-in-group chain followed when resolving an operand
 /// (validation refuses group cycles; this bounds the walk regardless).
@@ -146,6 +151,13 @@ pub struct KeyPlan {
     pub patterns: Vec<String>,
 }
 
+impl KeyPlan {
+    /// True when the task names the controller itself (not through a cascade).
+    pub fn direct(&self) -> bool {
+        self.via.len() <= 1
+    }
+}
+
 impl Rules {
     /// The task's rule, if the file has one.
     pub fn task(&self, task: &str) -> Option<&TaskRule> {
@@ -196,17 +208,22 @@ impl Rules {
         out
     }
 
-    /// The controller's plan for one run (`None` if no such controller).
-    pub fn controller_plan(&self, controller: &str, vars: &RunVars<'_>) -> Option<KeyPlan> {
-        self.controller_index.get(controller).map(|&i| {
-            self.plan_for(
+    /// The controller's plan for one run; `UnknownController` if the rules
+    /// have no such controller.
+    pub fn controller_plan(&self, controller: &str, vars: &RunVars<'_>) -> CoreResult<KeyPlan> {
+        match self.controller_index.get(controller) {
+            Some(&i) => Ok(self.plan_for(
                 &Reason {
                     controller: i,
                     via: Vec::new(),
                 },
                 vars,
-            )
-        })
+            )),
+            None => Err(CoreError::UnknownController {
+                name: controller.to_string(),
+                rules: self.source.clone(),
+            }),
+        }
     }
 
     /// Every controller's plan for one run.

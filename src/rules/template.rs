@@ -24,6 +24,39 @@ pub struct RunVars<'a> {
     pub run_id: &'a str,
 }
 
+/// The owned values of [`RunVars`] for one run folder, built once.
+#[derive(Debug, Clone)]
+pub struct RunFolder {
+    pub wd: String,
+    pub run_id: String,
+}
+
+impl RunFolder {
+    /// The values for the run folder `wd` (made absolute and normalised).
+    pub fn of(wd: &str) -> RunFolder {
+        RunFolder {
+            wd: crate::paths::abs_wd(wd),
+            run_id: crate::paths::run_id_of(wd),
+        }
+    }
+
+    /// The placeholders themselves: keys shown as templates.
+    pub fn placeholders() -> RunFolder {
+        RunFolder {
+            wd: "{wd}".to_string(),
+            run_id: "{run_id}".to_string(),
+        }
+    }
+
+    /// The values, borrowed for rendering.
+    pub fn vars(&self) -> RunVars<'_> {
+        RunVars {
+            wd: &self.wd,
+            run_id: &self.run_id,
+        }
+    }
+}
+
 /// Placeholder names understood in templates.
 pub const PLACEHOLDERS: [&str; 3] = ["wd", "run_id", "controller"];
 

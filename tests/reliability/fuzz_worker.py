@@ -245,7 +245,7 @@ class DumpTarget:
         self.client.delete("fuzz-run")
         with open(self.path, "wb") as fp:
             fp.write(data)
-        prep = RedisPrep(self.wd, _init=False)
+        prep = RedisPrep.__new__(RedisPrep, self.wd)
         try:
             prep.lazy_load()
             loaded = True
@@ -277,7 +277,7 @@ class DumpTarget:
     def round_trip(self, d: dict[str, str]) -> None:
         """A valid dump loads exactly, and dump() writes what legacy's json.dump would."""
         self.load(json.dumps(d).encode())
-        RedisPrep(self.wd, _init=False).dump()
+        RedisPrep.__new__(RedisPrep, self.wd).dump()
         with open(self.path, "rb") as fp:
             written = fp.read()
         legacy = json.dumps(self.client.hgetall("fuzz-run")).encode()

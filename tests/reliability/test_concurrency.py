@@ -43,7 +43,7 @@ def test_fork_children_use_their_own_connections(
             wd = str(run_dir.parent / f"child-{k}")
             os.mkdir(wd)
             mine = RedisPrep.getInstance(wd)
-            shared = RedisPrep(str(run_dir), _init=False)
+            shared = RedisPrep.__new__(RedisPrep, str(run_dir))
             wrong = 0
             for i in range(rounds):
                 mine.set_rq_job_id("job", f"c{k}-{i}")
@@ -190,7 +190,7 @@ def test_many_writers_one_run_no_torn_read_no_lost_update(
     wd = str(run_dir)
     RedisPrep.getInstance(wd)
     r0.hset("abc-def", "locked:wepp.nodb", "true")  # NoDb's lock field: never dumped
-    results, seen = run_load(run_dir, CALLS, lambda: RedisPrep(wd, _init=False))
+    results, seen = run_load(run_dir, CALLS, lambda: RedisPrep.__new__(RedisPrep, wd))
     for status, out in results:
         assert status == 0, out
         assert out["errors"] == [], out["errors"][:3]

@@ -149,6 +149,6 @@ def test_dump_that_is_not_a_regular_file(run_dir: Path, r0: redis.Redis[str], ki
         return
     # a dangling link counts as "no dump" (legacy: os.path.exists() is False),
     # so attrs:loaded was set; the next write replaces the link with a real dump
-    RedisPrep(str(run_dir), _init=False).timestamp(TaskEnum.build_soils)
+    RedisPrep.__new__(RedisPrep, str(run_dir)).timestamp(TaskEnum.build_soils)
     assert not dump.is_symlink()
     assert read_dump(run_dir) == redis_hash(r0, "abc-def")

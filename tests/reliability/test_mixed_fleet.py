@@ -52,7 +52,7 @@ def fleet_writer(kind: str, p: int, root: Path, go: Path, url: str) -> Callable[
             if kind == "legacy":
                 prep = LegacyRedisPrep(wd, redis.Redis.from_url(url, decode_responses=True))
             else:
-                prep = RedisPrep(wd, _init=False)
+                prep = RedisPrep.__new__(RedisPrep, wd)
             dump = os.path.join(wd, "redisprep.dump")
             try:
                 for i in range(CALLS):
@@ -126,7 +126,7 @@ def hammer(root: Path, url: str, kinds: list[str]) -> dict[str, Any]:
 def repair_and_compare(root: Path, r0: redis.Redis[str]) -> None:
     """One redisprep write per run: dump == hash, byte-identical to legacy's json.dump."""
     for name in RUNS:
-        RedisPrep(str(root / name), _init=False).timestamp("after_the_fleet")
+        RedisPrep.__new__(RedisPrep, str(root / name)).timestamp("after_the_fleet")
         h = {k: v for k, v in r0.hgetall(name).items() if not k.startswith("locked:")}
         assert (root / name / "redisprep.dump").read_text() == json.dumps(h)
         assert temp_files(root / name) == []
@@ -188,7 +188,7 @@ def test_torn_legacy_dump_is_retried_then_loaded_whole(
             r0.delete(key)  # Redis lost the run: the next call loads or recovers
             try:
                 if loaded % 2:
-                    RedisPrep(wd, _init=False)["extra"] = 1  # recovery under the write
+                    RedisPrep.__new__(RedisPrep, wd)["extra"] = 1  # recovery under the write
                     recovered += 1
                 else:
                     RedisPrep.getInstance(wd)  # lazy load

@@ -22,7 +22,7 @@ Call = Callable[[], object]
 
 def calls_on(wd: str) -> dict[str, Call]:
     """One of each kind of call: construction, reads, writes, transactions."""
-    prep = RedisPrep(wd, _init=False)
+    prep = RedisPrep.__new__(RedisPrep, wd)
     return {
         "RedisPrep()": lambda: RedisPrep(wd),
         "getInstance": lambda: RedisPrep.getInstance(wd),
@@ -200,7 +200,7 @@ def test_late_reply_is_never_handed_to_the_next_command(
     raw.close()
 
     configure_fast(server.url, retries=2)
-    prep = RedisPrep(str(run_dir), _init=False)
+    prep = RedisPrep.__new__(RedisPrep, str(run_dir))
     assert prep["a"] == 111  # one pooled connection now
     connects = redisprep.stats()["connects"]
     with stalled(host, port, 1.5):
@@ -229,7 +229,7 @@ def test_timeout_bounds_a_whole_transaction_not_each_reply(
     reader waits the full timeout again for every remaining reply (here 40 x
     0.3 s = 12 s; with the default 10 s timeout, minutes)."""
     configure_fast(silent_listener.url, retries=2)
-    prep = RedisPrep(str(run_dir), _init=False)
+    prep = RedisPrep.__new__(RedisPrep, str(run_dir))
     replies = 4 + sum(len(p["keys"]) for p in prep.explain("project_init"))
     assert replies > 30
     took, err = timed(lambda: prep.timestamp("project_init"))

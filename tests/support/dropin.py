@@ -6,10 +6,10 @@ readers and data the drop-in tests drive them with.
   on both; :meth:`Pair.step` calls a function on each side and checks the hash
   (``HGETALL``, in order) and the ``redisprep.dump`` bytes are identical;
   :meth:`Pair.timestamp` stamps ours, then legacy with the value ours stored.
-- :data:`READERS` are the readers of SPEC section 4, :data:`SCRIPT` a scripted
+- :data:`READERS` are the legacy class's readers, :data:`SCRIPT` a scripted
   sequence calling every mutator with every key form, :data:`OPS` the hypothesis
   strategy of random operations (applied with :func:`apply_op`), and
-  :data:`TASK_TABLE` SPEC section 5 verbatim; :data:`BAD_KEYS` and :data:`KEYED`
+  :data:`TASK_TABLE` wepppy's TaskEnum verbatim; :data:`BAD_KEYS` and :data:`KEYED`
   for the refused keys, :func:`write_rich_state` for the dump round trips.
 """
 
@@ -188,7 +188,7 @@ def outcome(read: Callable[[Any, list[Any]], Any], prep: Any, keys: list[Any]) -
     return outcome_of(lambda: read(prep, keys))
 
 
-#: Every reader of SPEC section 4; each must give the same answer on both.
+#: Every reader of the legacy class; each must give the same answer on both.
 def _items(p: Any, keys: list[Any]) -> list[tuple[str, Any]]:
     return [outcome_of(partial(p.__getitem__, k)) for k in keys]
 
@@ -227,7 +227,7 @@ def raw_write(field: str, value: str) -> Callable[[Side], Any]:
     return fn
 
 
-#: A scripted sequence calling every mutator of SPEC section 4 with every key form.
+#: A scripted sequence calling every mutator of the legacy class with every key form.
 SCRIPT: list[tuple[str, Callable[[Side], Any]]] = [
     ("setitem TaskEnum int", lambda s: s.prep.__setitem__(TaskEnum.build_climate, 1700000000)),
     ("setitem str str", lambda s: s.prep.__setitem__("build_landuse", "1700000001")),
@@ -295,7 +295,7 @@ def write_rich_state(side: Side) -> None:
         side.prep.timestamp(TaskEnum.run_wepp_watershed)
 
 
-#: SPEC section 5, copied verbatim: member, value, label, emoji.
+#: wepppy's TaskEnum, copied verbatim: member, value, label, emoji.
 TASK_TABLE = """
 if_exists_rmtree | rmtree | Remove existing files | 🗑️
 project_init | project_init | Initialize Project | 🚀

@@ -17,7 +17,7 @@ from typing import Any, Optional
 import redis
 
 import redisprep
-from redisprep._layout import cluster_prep_key
+from redisprep import _redisprep
 
 from .cluster import LocalCluster
 from .redis_server import url_with_db
@@ -56,14 +56,14 @@ class Layout:
         return self._clients[key]
 
     def hash_key(self, run_id: str) -> str:
-        return cluster_prep_key(run_id) if self.cluster is not None else run_id
+        """The prep hash key of ``run_id``, as the core names it (the literal
+        bytes are pinned by the core's tests and ``tests/test_layout_keys.py``)."""
+        return _redisprep.hash_key(run_id, layout="cluster" if self.is_cluster else "standalone")
 
     def cache_key(self, run_id: str, rendered: str) -> str:
         """The cache key of a rendered template (e.g. ``<wd>/climate.nodb``) for ``run_id``."""
-        if self.cluster is None:
-            return rendered
-        prep = cluster_prep_key(run_id)  # prep:{<tag>}[:<run_id>]
-        return f"nodb:{prep[5 : prep.index('}') + 1]}:{rendered}"
+        layout = "cluster" if self.is_cluster else "standalone"
+        return _redisprep.cache_key(run_id, rendered, layout=layout)
 
     def flush(self) -> None:
         if self.cluster is not None:

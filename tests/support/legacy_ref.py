@@ -1,5 +1,6 @@
 """A pure-Python reference of legacy wepppy ``RedisPrep`` behaviour, written
-from SPEC sections 2-4 (redis-py + json). The differential tests run the same
+from its Redis layout, dump format and class surface (redis-py + json;
+see docs/COMPATIBILITY.md). The differential tests run the same
 scripted calls against it and against redisprep and compare bytes."""
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """A small wepppy-like NoDb controller: JSON state in ``<wd>/<name>.nodb`` and a
 write-through copy in Redis DB 13 (key = the file path, 72 h TTL), read-through
-on a miss (as wepppy's NoDb does). Used by the demo app, its RQ jobs and the tests."""
+on a miss, like wepppy's NoDb controllers (so deleting a cache key is
+always safe). Used by the demo app, its RQ jobs and the tests."""
 
 from __future__ import annotations
 

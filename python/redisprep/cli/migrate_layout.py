@@ -13,7 +13,6 @@ from typing import Any, Optional
 
 from .. import _redisprep
 from .._client import from_params
-from .._layout import CLUSTER_PREP_SCAN, cluster_prep_key, run_id_of_cluster_key
 from ._common import EXIT_OK, UsageError, argv_of, guarded, new_parser
 
 __all__ = ["main"]
@@ -23,20 +22,19 @@ class _Side:
     def __init__(self, url: str) -> None:
         # the core resolves the URL (credentials, TLS, timeouts) as configure(url) would
         params = _redisprep.connection_params(url)
-        self.cluster = params["layout"] == "cluster"
+        self.layout = params["layout"]
+        self.cluster = self.layout == "cluster"
         self.client: Any = from_params(params)
 
     def key_of(self, run_id: str) -> str:
-        return cluster_prep_key(run_id) if self.cluster else run_id
+        return _redisprep.hash_key(run_id, layout=self.layout)
 
     def runs(self, pattern: str) -> Iterator[tuple[str, str]]:
         """``(run_id, key)`` of every prep hash whose run id matches ``pattern``."""
         if self.cluster:
-            scan = self.client.scan_iter(
-                match=CLUSTER_PREP_SCAN, count=1000, target_nodes="primaries"
-            )
-            for key in scan:
-                run_id = run_id_of_cluster_key(key)
+            match = _redisprep.hash_key_pattern(layout=self.layout)
+            for key in self.client.scan_iter(match=match, count=1000, target_nodes="primaries"):
+                run_id = _redisprep.run_id_of_hash_key(key, layout=self.layout)
                 if run_id is not None and fnmatch.fnmatchcase(run_id, pattern):
                     yield run_id, key
             return

@@ -102,7 +102,7 @@ def _cmd_preflight(args: argparse.Namespace) -> int:
     from ..prep import RedisPrep
 
     wd = os.path.abspath(args.wd)  # `preflight .` inside a run folder names the run
-    prep = RedisPrep(wd, _init=False)  # read-only: no attrs:loaded write, no dump
+    prep = RedisPrep.__new__(RedisPrep, wd)  # read-only: no attrs:loaded write, no dump
     fields, checked, source = _snapshot(prep)
     rules = active_rules() or Rules.load()
     # The checklist, the reasons, each check's task and the groups the reasons name:
