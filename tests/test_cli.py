@@ -5,7 +5,6 @@ Redis through ``REDIS_URL``, real rules files and run folders. Exit codes:
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,26 +15,8 @@ import redis
 
 import redisprep
 from redisprep import RedisPrep, Rules, TaskEnum
+from support.cli import run_cli
 from support.redis_server import free_port
-
-
-def run_cli(
-    *args: str, env: Optional[dict[str, str]] = None, cwd: Optional[Path] = None
-) -> subprocess.CompletedProcess[str]:
-    full_env = dict(os.environ)
-    full_env.pop("REDISPREP_RULES", None)
-    full_env.update(env or {})
-    proc = subprocess.run(
-        [sys.executable, "-m", "redisprep", *args],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        env=full_env,
-        cwd=cwd,
-        timeout=60,
-    )
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
 
 
 def default_rules_doc() -> dict[str, Any]:

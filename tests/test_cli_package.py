@@ -5,11 +5,10 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 import redis
@@ -17,28 +16,10 @@ import redis
 import redisprep
 from redisprep import Rules
 from redisprep.cli import COMMANDS
+from support.cli import run_cli
 from support.redis_server import free_port
 
 PACKAGE = Path(redisprep.__file__).resolve().parent
-
-
-def run_cli(
-    *args: str, env: Optional[dict[str, str]] = None, cwd: Optional[Path] = None
-) -> subprocess.CompletedProcess[str]:
-    full_env = dict(os.environ)
-    full_env.pop("REDISPREP_RULES", None)
-    full_env.update(env or {})
-    proc = subprocess.run(
-        [sys.executable, "-m", "redisprep", *args],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        env=full_env,
-        cwd=cwd,
-        timeout=60,
-    )
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
 
 
 def _error_line(proc: subprocess.CompletedProcess[str], command: str) -> str:

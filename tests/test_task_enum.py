@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import redis
-from test_cli import run_cli
 
 import redisprep
 from redisprep import (
@@ -31,6 +30,7 @@ from redisprep import (
 )
 from redisprep import task as task_module
 from redisprep._enum_ast import compare, enum_members, load_members
+from support.cli import run_cli
 from support.dropin import AppTaskEnum, Pair, WeppTaskEnum
 from support.layouts import Layout
 from support.legacy_ref import LegacyRedisPrep

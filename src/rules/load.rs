@@ -49,14 +49,14 @@ fn parse_templates(ctx: &mut Ctx, path: &str, names: Vec<String>, global: bool) 
     out
 }
 
-/// `global`: a boolean, false when left out.
-fn parse_global(ctx: &mut Ctx, path: &str, obj: &Map<String, Value>) -> bool {
-    match obj.get("global") {
+/// An optional boolean field of `obj` (`global`, `legacy`): false when left out.
+fn parse_flag(ctx: &mut Ctx, path: &str, obj: &Map<String, Value>, key: &str) -> bool {
+    match obj.get(key) {
         None => false,
         Some(Value::Bool(b)) => *b,
         Some(other) => {
             ctx.err(
-                format!("{path}.global"),
+                format!("{path}.{key}"),
                 format!("expected a boolean, got {}", kind(other)),
             );
             false
@@ -115,7 +115,7 @@ fn parse_controller(ctx: &mut Ctx, name: &str, body: &Value) -> Option<Controlle
         obj,
         &["keys", "patterns", "global", "description"],
     );
-    let global = parse_global(ctx, &path, obj);
+    let global = parse_flag(ctx, &path, obj, "global");
     let (keys, patterns) = parse_key_templates(ctx, &path, obj, global);
     let description = opt_string(ctx, &path, obj, "description");
     Some(Controller {
@@ -193,21 +193,6 @@ fn parse_cascades(
     cascades
 }
 
-/// A task's `legacy` flag: a boolean, false when left out.
-fn parse_legacy(ctx: &mut Ctx, path: &str, obj: &Map<String, Value>) -> bool {
-    match obj.get("legacy") {
-        None => false,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => {
-            ctx.err(
-                format!("{path}.legacy"),
-                format!("expected true or false, got {}", kind(other)),
-            );
-            false
-        }
-    }
-}
-
 /// One entry of `tasks`, or `None` (the problems are in `ctx`).
 fn parse_task(
     ctx: &mut Ctx,
@@ -233,7 +218,7 @@ fn parse_task(
     let invalidates = parse_invalidates(ctx, &path, obj, controllers);
     let cascades = parse_cascades(ctx, &path, name, obj, tasks);
     let description = opt_string(ctx, &path, obj, "description");
-    let legacy = parse_legacy(ctx, &path, obj);
+    let legacy = parse_flag(ctx, &path, obj, "legacy");
     Some(TaskRule {
         name: name.clone(),
         invalidates,
