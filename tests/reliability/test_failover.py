@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import pytest
 
@@ -40,12 +40,16 @@ class Stream:
         self.acked: dict[tuple[str, str], int] = {}
         self.errors: dict[str, int] = {}
         self.calls = 0
+        #: stop once this many writes are acknowledged (``None``: until ``stop``)
+        self.limit: Optional[int] = None
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         i = 0
         while not self.stop.is_set():
+            if self.limit is not None and self.calls >= self.limit:
+                return
             prep = self.preps[i % len(self.preps)]
             task = TASKS[(i // len(self.preps)) % len(TASKS)]
             value = 1_700_000_000 + i
@@ -91,8 +95,11 @@ def failover(
         # the failover manager's URL switch; the replica has no replica of its own
         at_switch = redisprep.stats()
         redisprep.configure(replica.url, **opts)
-        after_switch = stream.calls
-        wait_until(lambda: stream.calls >= after_switch + 2 * RUNS)
+        # exactly 2 * RUNS more: two of each run's three fields are written again on
+        # the promoted node, the third keeps what the failover left (a fast writer
+        # polled from here would overwrite all three and hide the loss)
+        stream.limit = stream.calls + 2 * RUNS
+        wait_until(lambda: stream.calls >= (stream.limit or 0))
     print(
         f"\n  min_replicas={min_replicas}: {stream.calls} acknowledged, "
         f"{in_window} of them while the old primary served alone; errors {stream.errors}"
