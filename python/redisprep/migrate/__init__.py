@@ -11,14 +11,13 @@ the ones proven safe.
   sets (:mod:`.evidence` holds what it found);
 - :mod:`.verdict` decides ``safe`` / ``covered`` / ``unsafe`` with the rules,
   :mod:`.callers` finds the endpoints reaching a helper and :mod:`.helpers` judges a
-  helper-held call per caller; :mod:`.analyse` runs it, :mod:`.report` and :mod:`.cli`
-  print it.
+  helper-held call per caller; :mod:`.analyse` runs it and :mod:`.report` formats
+  it. The command that prints it is :mod:`redisprep.cli.migrate`.
 """
 
 from __future__ import annotations
 
 from .analyse import analyse, worker_report, worker_stamps
-from .cli import main
 from .edit import fix_source, iter_python_files
 from .index import Project
 from .scan import MARKER, PRAGMA, Finding, MigrationError, scan_source
@@ -36,7 +35,6 @@ __all__ = [
     "analyse",
     "fix_source",
     "iter_python_files",
-    "main",
     "scan_source",
     "worker_report",
     "worker_stamps",
