@@ -176,7 +176,7 @@ def test_demo_without_flask_is_bad_input(tmp_path: Path) -> None:
         "the demo needs flask, which is not installed: pip install 'redisprep[flask,rq]'"
     )
     assert list(tmp_path.iterdir()) == []  # nothing started
-    extras = (PACKAGE.parents[1] / "pyproject.toml").read_text(encoding="utf-8")
+    extras = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8")
     assert "\nflask = [" in extras and "\nrq = [" in extras
 
 
