@@ -320,3 +320,40 @@ def test_factories_give_a_password_server_and_runs_on_it(
     inner().assert_outcomes(passed=2)
     assert len(starts(inner.log)) == 2  # both from the option's executable
     assert any("--requirepass" in args for _, args in starts(inner.log))
+
+
+CLUSTER_TESTS = """
+import redisprep
+from redisprep import TaskEnum
+from redisprep._redisprep import hash_key
+from redisprep.testing import factories
+
+cluster = factories.cluster(password="s3cret pw", scope="module")
+cluster_run = factories.run("cluster")
+
+def test_a_run_on_the_cluster(cluster, cluster_run):
+    assert redisprep.connection_info()["layout"] == "cluster"
+    cluster_run.seed_caches(["climate", "landuse"])
+    assert cluster_run.cached() == {"climate", "landuse"}
+    cluster_run.prep.timestamp(TaskEnum.build_climate)
+    assert cluster_run.cached() == {"landuse"}
+    key = hash_key(cluster_run.run_id, layout="cluster")
+    assert key.startswith("prep:{")
+    with cluster.client() as c:
+        assert c.hget(key, "timestamps:build_climate")
+        assert c.exists(cluster_run.cache_key("landuse")) == 1
+
+def test_its_keys_are_gone_after_the_run(cluster):
+    with cluster.client() as c:
+        assert not [k for k in c.scan_iter(match="*pytest-*")]
+"""
+
+
+def test_factories_give_a_cluster_and_runs_on_it(pytester: pytest.Pytester, inner: Any) -> None:
+    pytester.makepyfile(CLUSTER_TESTS)
+    inner().assert_outcomes(passed=2)
+    nodes = [args for _, args in starts(inner.log) if "--cluster-enabled yes" in args]
+    assert len(nodes) == 6  # 3 masters + 3 replicas, from the option's executable
+    assert all("--requirepass" in args for args in nodes)
+    for pid, _ in starts(inner.log):
+        assert not alive(pid)  # stopped with the module's scope

@@ -1,14 +1,16 @@
 """Fixture factories for custom variants (pytest-redis's model): a second
-server, a password-protected one, an existing server or cluster by URL, and run
-folders on any of them.
+server, a password-protected one, a Redis Cluster, an existing server or
+cluster by URL, and run folders on any of them.
 
     # conftest.py
     from redisprep.testing import factories
 
     auth_server = factories.server(password="s3cret")
     valkey = factories.server(executable="valkey-server")
-    cluster = factories.server(url="redis+cluster://127.0.0.1:7000")   # noproc
+    cluster = factories.cluster()                                       # 3 masters + 3 replicas
+    existing = factories.server(url="redis+cluster://127.0.0.1:7000")   # noproc
     auth_run = factories.run("auth_server")
+    cluster_run = factories.run("cluster")
 
 Each setting comes from the factory argument, else the command line, else the
 ini file (``redisprep_server_exec``); a factory with ``url=`` starts nothing.
@@ -74,6 +76,38 @@ def server(
                 pid = proc.proc.pid if proc.proc is not None else None
                 note_kept(config, f"server {srv.url} (pid {pid}, dir {proc.dir})")
             srv.stop(keep=keep)
+
+    return pytest.fixture(scope=scope)(fixture)  # type: ignore[call-overload,no-any-return]
+
+
+def cluster(
+    masters: int = 3,
+    replicas: int = 1,
+    executable: Optional[str] = None,
+    password: Optional[str] = None,
+    extra_args: Optional[list[str]] = None,
+    scope: str = "session",
+) -> Callable[..., Any]:
+    """A fixture giving a started :class:`~redisprep.testing.cluster.LocalCluster`
+    (``.url`` is its ``redis+cluster://`` URL, ``.client()`` a cluster client):
+    ``masters`` primaries with ``replicas`` replicas each, every node run from
+    ``executable`` (else the session's option, as :func:`server`), stopped when the
+    fixture's scope ends. Needs ``redis-cli`` (or ``valkey-cli``)."""
+
+    def fixture(request: pytest.FixtureRequest) -> Iterator[Any]:
+        from .cluster import LocalCluster
+
+        exe = options.server_exec(request.config, executable)
+        made = LocalCluster(
+            masters, replicas, password=password, executable=exe, extra_args=extra_args or ()
+        )
+        try:
+            yield made.start()
+        finally:
+            if options.keep(request.config) and failed(request):
+                note_kept(request.config, f"cluster {made.url}")
+            else:
+                made.cleanup()
 
     return pytest.fixture(scope=scope)(fixture)  # type: ignore[call-overload,no-any-return]
 

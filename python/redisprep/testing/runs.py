@@ -1,6 +1,7 @@
 """A run folder for one test, its prep hash, and its NoDb controller caches the
 way wepppy writes them: DB 13 (the rules' ``db``), key = the ``.nodb`` file's
-path, TTL 72 hours."""
+path, TTL 72 hours. On the cluster layout the keys are the core's for that
+layout (``_redisprep.cache_key``): one keyspace, the run's hash tag."""
 
 from __future__ import annotations
 
@@ -43,9 +44,16 @@ class PrepRun:
     def rules(self) -> Rules:
         return current_rules()
 
-    def cache_key(self, controller: str) -> str:
-        """The DB-13 key of ``controller``'s cache: ``<wd>/<controller>.nodb``."""
+    def nodb_path(self, controller: str) -> str:
+        """``<wd>/<controller>.nodb``, the controller's file."""
         return os.path.join(self.wd, f"{controller}.nodb")
+
+    def cache_key(self, controller: str) -> str:
+        """The key of ``controller``'s cache: its ``.nodb`` path in DB 13 (the
+        cluster layout: the core's key for that path)."""
+        from .._redisprep import cache_key
+
+        return cache_key(self.run_id, self.nodb_path(controller))
 
     def cache(self) -> Any:
         """A new client on the caches' DB of the server redisprep uses (close it)."""
@@ -65,8 +73,8 @@ class PrepRun:
         keys = []
         with self.cache() as cache, cache.pipeline(transaction=False) as pipe:
             for name in names:
-                key = self.cache_key(name)
-                text = Path(key).read_text() if os.path.isfile(key) else "{}"
+                key, path = self.cache_key(name), self.nodb_path(name)
+                text = Path(path).read_text() if os.path.isfile(path) else "{}"
                 pipe.set(key, text, ex=CACHE_TTL)
                 keys.append(key)
             pipe.execute()
@@ -89,8 +97,10 @@ class PrepRun:
         params = connection_params()
         with from_params(params) as prep_db:
             prep_db.delete(self.prep.hash_key)
+        from .._redisprep import cache_key
+
         with self.cache() as cache:
-            pattern = _glob_escape(self.wd) + "/*"
+            pattern = _glob_escape(cache_key(self.run_id, self.wd + "/")) + "*"
             keys = list(cache.scan_iter(match=pattern, count=1000))
             if keys:
                 cache.delete(*keys)
