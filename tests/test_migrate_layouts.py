@@ -23,27 +23,21 @@ Every verdict and every per-caller entry is asserted; ``--fix`` runs on a copy."
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 
 from redisprep import Rules
 from redisprep.migrate import MARKER, Project, analyse, scan_source
 from redisprep.migrate.atoms import Ext
 from redisprep.migrate.trace import Tracer
-from support.migrate_cli import run_migrate
+from support.migrate_cli import ENDPOINTS, WORKERS, copied_tree, run_migrate
+from support.migrate_cli import verdicts_json as run_verdicts_json
 
 pytestmark = pytest.mark.no_redis  # static analysis only: no server
 
 TREE = Path(__file__).parent / "fixtures" / "migrate_layouts"
-SCHEMA = json.loads(
-    (Path(__file__).parent / "fixtures" / "migrate_output.schema.json").read_text("utf-8")
-)
-ENDPOINTS = ["wepppy/weppcloud", "wepppy/microservices"]
-WORKERS = ["--workers", "wepppy/rq", "wepppy/nodb"]
 PROJECT = "wepppy/weppcloud/routes/project_bp.py"
 ROADS = "wepppy/weppcloud/routes/roads_bp.py"
 WEPP = "wepppy/microservices/rq_engine/wepp_routes.py"
@@ -104,11 +98,7 @@ def line_of(rel: str, snippet: str, root: Path = TREE) -> str:
 
 
 def verdicts_json(cwd: Path = TREE, *extra: str) -> list[dict[str, Any]]:
-    p = run_migrate(*ENDPOINTS, *WORKERS, "--format", "json", *extra, cwd=cwd)
-    assert p.returncode == 0, p.stderr
-    doc = json.loads(p.stdout)
-    jsonschema.validate(doc, SCHEMA)
-    return list(doc)
+    return run_verdicts_json(cwd, *extra)
 
 
 def _next_line(site: str) -> str:
@@ -118,8 +108,7 @@ def _next_line(site: str) -> str:
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    shutil.copytree(TREE, tmp_path / "tree")
-    return tmp_path / "tree"
+    return copied_tree(TREE, tmp_path)
 
 
 def test_every_verdict_and_every_caller() -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,16 +24,12 @@ from rq import Queue
 
 from redisprep import RedisPrep, Rules, TaskEnum
 from redisprep.migrate import MARKER, Project, analyse, scan_source
-from support.migrate_cli import run_migrate
+from support.migrate_cli import ENDPOINTS, SCHEMA, WORKERS, copied_tree, run_migrate
+from support.migrate_cli import verdicts_json as run_verdicts_json
 from support.redis_server import url_with_db
 
 TREE = Path(__file__).parent / "fixtures" / "migrate_tree"
-SCHEMA = json.loads(
-    (Path(__file__).parent / "fixtures" / "migrate_output.schema.json").read_text("utf-8")
-)
 API = "wepppy/weppcloud/routes/rq/api/api.py"
-ENDPOINTS = ["wepppy/weppcloud", "wepppy/microservices"]
-WORKERS = ["--workers", "wepppy/rq", "wepppy/nodb"]
 
 # (function, task as written) -> (verdict, reason, timestamped, jobs, where the proof is)
 EXPECTED: dict[tuple[str, str], tuple[str, Any, list[str], list[str], Any]] = {
@@ -158,17 +153,12 @@ def migrate(*args: str, cwd: Path = TREE) -> subprocess.CompletedProcess[str]:
 
 
 def verdicts_json(*extra: str, cwd: Path = TREE) -> list[dict[str, Any]]:
-    p = migrate(*ENDPOINTS, *WORKERS, "--format", "json", *extra, cwd=cwd)
-    assert p.returncode == 0, p.stderr
-    doc = json.loads(p.stdout)
-    jsonschema.validate(doc, SCHEMA)
-    return list(doc)
+    return run_verdicts_json(cwd, *extra)
 
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    shutil.copytree(TREE, tmp_path / "tree")
-    return tmp_path / "tree"
+    return copied_tree(TREE, tmp_path)
 
 
 def test_every_shape_gets_its_verdict_and_evidence() -> None:

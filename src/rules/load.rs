@@ -95,13 +95,20 @@ fn parse_key_templates(
     (keys, patterns)
 }
 
-/// One entry of `controllers`, or `None` (the problems are in `ctx`).
-fn parse_controller(ctx: &mut Ctx, name: &str, body: &Value) -> Option<Controller> {
-    let path = key_path("controllers", name);
+/// One named entry of `section` (`controllers`, `tasks`): its JSON path and its
+/// object, or `None` when the name or the body is refused (the problem is in `ctx`).
+fn entry<'a>(
+    ctx: &mut Ctx,
+    section: &str,
+    what: &str,
+    name: &str,
+    body: &'a Value,
+) -> Option<(String, &'a Map<String, Value>)> {
+    let path = key_path(section, name);
     if !is_name(name) {
         ctx.err(
             &path,
-            "controller names use letters, digits, '_', '-' and '.'",
+            format!("{what} names use letters, digits, '_', '-' and '.'"),
         );
         return None;
     }
@@ -109,6 +116,12 @@ fn parse_controller(ctx: &mut Ctx, name: &str, body: &Value) -> Option<Controlle
         ctx.err(&path, format!("expected an object, got {}", kind(body)));
         return None;
     };
+    Some((path, obj))
+}
+
+/// One entry of `controllers`, or `None` (the problems are in `ctx`).
+fn parse_controller(ctx: &mut Ctx, name: &str, body: &Value) -> Option<Controller> {
+    let (path, obj) = entry(ctx, "controllers", "controller", name, body)?;
     check_keys(
         ctx,
         &path,
@@ -200,15 +213,7 @@ fn parse_task(
     tasks: &Map<String, Value>,
     controllers: &HashMap<String, usize>,
 ) -> Option<TaskRule> {
-    let path = key_path("tasks", name);
-    if !is_name(name) {
-        ctx.err(&path, "task names use letters, digits, '_', '-' and '.'");
-        return None;
-    }
-    let Value::Object(obj) = body else {
-        ctx.err(&path, format!("expected an object, got {}", kind(body)));
-        return None;
-    };
+    let (path, obj) = entry(ctx, "tasks", "task", name, body)?;
     check_keys(
         ctx,
         &path,
